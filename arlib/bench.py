@@ -1,0 +1,169 @@
+"""`python -m arlib bench`: the cached pipeline against the thesis loop, measured side by side in one run.
+
+(a) the thesis loop: every epoch decodes each clip's sampled frames again and re-runs the backbone on
+    them (given the same fast batched backbone path as ours, so only caching differs); one epoch is
+    timed and multiplied by the epoch count;
+(b) this project: feature-cache build plus the same epochs on cached features, end to end through
+    the real trainer (dataset listing, evaluation and checkpoints included);
+(c) the same training run again, reusing the cache;
+(d) one clip's prediction, end to end (probe, decode, backbone, head) with a loaded model;
+(e) backbone throughput; (f) peak resident memory.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import video
+from .backbones import DEFAULT_BACKBONE, load_backbone
+from .datasets import load_dataset
+from .model import build_model
+from .predict import Predictor
+from .sampling import train_positions
+from .train import TrainConfig, train
+from .transforms import apply_view, training_views
+
+CLASSES = ("Spin", "Slide", "Pulse")
+
+
+def make_clips(root: Path, count: int, seconds: float = 7.0, fps: float = 25.0, seed: int = 0) -> Path:
+    """UCF-sized synthetic clips (320x240, 7 s, 25 fps, H.264) in UCF-101 layout with split files."""
+    rng = np.random.default_rng(seed)
+    data = root / "UCF-101"
+    n = int(round(seconds * fps))
+    yy, xx = np.mgrid[0:240, 0:320]
+    train_lines = []
+    for i in range(count):
+        label = i % len(CLASSES)
+        name = CLASSES[label]
+        stem = f"v_{name}_g{i // len(CLASSES) + 1:02d}_c01"
+        base = rng.integers(0, 255, size=3)
+        t = np.arange(n)[:, None, None] / n
+        cx = 160 + 120 * np.sin(2 * np.pi * (t * (label + 1) + rng.random()))
+        disc = ((xx[None] - cx) ** 2 + (yy[None] - 120) ** 2) < (30 + 20 * label) ** 2
+        frames = np.empty((n, 240, 320, 3), np.uint8)
+        frames[:] = (base * 0.5).astype(np.uint8)
+        frames[disc] = base[::-1]
+        frames = np.clip(frames.astype(np.int16) + rng.integers(-12, 12, frames.shape, dtype=np.int16), 0, 255)
+        video.write_clip(data / name / f"{stem}.mp4", frames.astype(np.uint8), fps=fps)
+        train_lines.append(f"{name}/{stem}.avi {label + 1}")
+    splits = root / "ucfTrainTestlist"
+    splits.mkdir(parents=True, exist_ok=True)
+    (splits / "classInd.txt").write_text("".join(f"{i + 1} {c}\r\n" for i, c in enumerate(CLASSES)))
+    (splits / "trainlist01.txt").write_text("".join(line + "\r\n" for line in train_lines))
+    (splits / "testlist01.txt").write_text("")
+    return data
+
+
+def thesis_epoch(cfg: TrainConfig, clips, model: nn.Module, optimizer, seed: int) -> float:
+    """One epoch as the thesis ran it: decode + backbone on every sampled frame, then the model step."""
+    backbone = load_backbone(cfg.backbone)
+    pre = backbone.spec.preprocessing
+    views = training_views(cfg.crops, cfg.flip)
+    rng = np.random.default_rng(seed)
+    criterion = nn.CrossEntropyLoss()
+    t0 = time.perf_counter()
+    order = rng.permutation(len(clips))
+    model.train()
+    for start in range(0, len(order), cfg.batch_size):
+        batch = [clips[i] for i in order[start : start + cfg.batch_size]]
+        xs = []
+        for clip in batch:
+            info = video.probe(clip.path)
+            frames = video.read_frames(clip.path, train_positions(info.num_frames, cfg.seq_len, rng),
+                                       short_side=pre.resize_short_side)
+            view = views[rng.integers(len(views))]
+            xs.append(backbone.encode(apply_view(frames, pre.input_size, view)))
+        logits, _ = model(torch.from_numpy(np.stack(xs)))
+        loss = criterion(logits, torch.tensor([c.label for c in batch]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - t0
+
+
+def run_bench(clips: int = 24, as_json: bool = False, workdir: str | None = None, epochs: int = 10) -> dict:
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="arlib-bench-"))
+    say = print
+    try:
+        say(f"bench: {clips} synthetic clips, 320x240, 7 s, 25 fps, backbone {DEFAULT_BACKBONE}, {epochs} epochs")
+        t = time.perf_counter()
+        data = make_clips(tmp / "data", clips)
+        say(f"  clips written in {time.perf_counter() - t:.1f} s")
+        cfg = TrainConfig(data=str(data), backbone=DEFAULT_BACKBONE, cache_dir=str(tmp / "cache"), epochs=epochs,
+                          val_fraction=0.2, checkpoint_every=0)
+        ds = load_dataset(data=cfg.data, val_fraction=cfg.val_fraction)
+        load_backbone(cfg.backbone)  # load once, outside every timing
+
+        # (e) backbone throughput
+        backbone = load_backbone(cfg.backbone)
+        size = backbone.spec.preprocessing.input_size
+        frames = np.random.default_rng(0).integers(0, 255, (64, size, size, 3), dtype=np.uint8)
+        backbone.encode(frames[:8])
+        t = time.perf_counter()
+        backbone.encode(frames)
+        backbone_fps = len(frames) / (time.perf_counter() - t)
+        say(f"(e) backbone: {backbone_fps:.1f} frames/s")
+
+        # (a) thesis loop: one epoch timed, times the epoch count
+        torch.manual_seed(0)
+        model = build_model(cfg.model_config(backbone.spec.feature_dim, len(ds.classes)))
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        thesis_one = thesis_epoch(cfg, ds.train, model, optimizer, seed=0)
+        thesis_total = thesis_one * epochs
+        say(f"(a) thesis loop: {thesis_one:.1f} s/epoch -> {thesis_total:.1f} s for {epochs} epochs")
+
+        # (b) this project end to end, then (c) again on the warm cache
+        t = time.perf_counter()
+        train(cfg, tmp / "runs" / "cold", progress=False)
+        ours_cold = time.perf_counter() - t
+        say(f"(b) cache build + {epochs} epochs: {ours_cold:.1f} s")
+        t = time.perf_counter()
+        train(cfg, tmp / "runs" / "warm", progress=False)
+        ours_warm = time.perf_counter() - t
+        say(f"(c) second run reusing the cache: {ours_warm:.1f} s")
+
+        # (d) one clip, end to end, model loaded
+        predictor = Predictor(tmp / "runs" / "cold" / "checkpoints" / "last.safetensors")
+        clip = ds.train[0].path
+        predictor.predict(clip)  # warm-up
+        latencies = []
+        for _ in range(3):
+            t = time.perf_counter()
+            predictor.predict(clip)
+            latencies.append(time.perf_counter() - t)
+        latency = statistics.median(latencies)
+        say(f"(d) one clip predicted in {latency:.2f} s (median of 3)")
+
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        say(f"(f) peak RSS {peak_mb:.0f} MB")
+        result = {
+            "train_speedup_end_to_end": round(thesis_total / ours_cold, 2),
+            "train_speedup_cached_rerun": round(thesis_total / ours_warm, 2),
+            "clip_latency_s": round(latency, 3),
+            "backbone_frames_per_s": round(backbone_fps, 1),
+            "peak_rss_mb": round(peak_mb, 1),
+            "timings_s": {"thesis_epoch": round(thesis_one, 3), "thesis_total": round(thesis_total, 3),
+                          "ours_cache_build_and_train": round(ours_cold, 3), "ours_cached_rerun": round(ours_warm, 3),
+                          "clip_latencies": [round(x, 3) for x in latencies]},
+            "setup": {"clips": clips, "epochs": epochs, "frames_per_clip": 175, "backbone": cfg.backbone,
+                      "seq_len": cfg.seq_len, "cache_frames": cfg.cache_frames,
+                      "views": training_views(cfg.crops, cfg.flip), "threads": torch.get_num_threads()},
+        }
+        say(f"speed-up end to end {result['train_speedup_end_to_end']}x, cached re-run {result['train_speedup_cached_rerun']}x")
+        if as_json:
+            print(json.dumps(result))
+        return result
+    finally:
+        if not workdir:
+            shutil.rmtree(tmp, ignore_errors=True)

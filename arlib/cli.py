@@ -1,0 +1,284 @@
+"""python -m arlib {train,evaluate,predict,cv,cache,extract-frames,demo-data,backbones,bench}"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import ArlibError
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "demo.safetensors"
+
+
+def _set_threads() -> None:
+    import torch
+
+    # Deliberate: one intra-op thread per core; inter-op parallelism only adds contention on 2 cores.
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_interop_threads(1)
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", help="dataset root: <Class>/<clip>.<ext> videos, or <Class>/<clip>/<N>.jpg frame folders")
+    g.add_argument("--splits", help="folder with classInd.txt, trainlist0N.txt, testlist0N.txt (default: found next to --data)")
+    g.add_argument("--split", type=int, default=1, choices=[1, 2, 3], help="official split number (default 1)")
+    g.add_argument("--classes", help="'9' = the first 9 classes of classInd (the thesis), or names 'A,B,C' (default: all)")
+    g.add_argument("--features", help="folder of precomputed <clip_stem>.npy (T x D) features replacing video + backbone")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="held-out fraction (whole groups) when there are no split files or no test clips on disk (default 0.2)")
+    g.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/arlib/features or $ARLIB_CACHE_DIR)")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    from .model import MODEL_KINDS
+    from .train import PRESETS
+
+    g = p.add_argument_group("model and training (unset values come from --preset, else the defaults)")
+    g.add_argument("--backbone", help="frozen per-frame encoder (default efficientnet_lite0; see `python -m arlib backbones`)")
+    g.add_argument("--model", choices=MODEL_KINDS, help="attention (thesis), lstm (no attention) or frame_avg (baseline)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--seq-len", type=int, help="frames per sequence (default 40)")
+    g.add_argument("--lr", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--latent-dim", type=int)
+    g.add_argument("--hidden-dim", type=int)
+    g.add_argument("--head-dim", type=int)
+    g.add_argument("--num-layers", type=int)
+    g.add_argument("--crops", help="training crops, comma separated from center,tl,tr,bl,br (default center)")
+    g.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
+                   help="no horizontal flip of training sequences (default: flip with p = 0.5)")
+    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 48)")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--checkpoint-every", type=int, help="also keep checkpoints/epoch_NNN every N epochs (default 5)")
+
+
+def config_from_args(a: argparse.Namespace):
+    from .train import make_config
+
+    return make_config(
+        a.preset, data=a.data, splits=a.splits, split=a.split, classes=a.classes, features=a.features,
+        val_fraction=a.val_fraction, cache_dir=a.cache_dir, backbone=a.backbone, model=a.model, epochs=a.epochs,
+        batch_size=a.batch_size, seq_len=a.seq_len, lr=a.lr, weight_decay=a.weight_decay, dropout=a.dropout,
+        latent_dim=a.latent_dim, hidden_dim=a.hidden_dim, head_dim=a.head_dim, num_layers=a.num_layers,
+        crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
+        checkpoint_every=a.checkpoint_every,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_train(a) -> int:
+    from .runs import validate_run_name
+    from .train import train
+
+    cfg = None if a.resume else config_from_args(a)
+    out = Path(a.out or f"runs/{(cfg.model if cfg else 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
+    validate_run_name(out.name)
+    result = train(cfg, out, resume=a.resume, epochs=a.epochs if a.resume else None, progress=not a.quiet)
+    print(json.dumps({"run": str(out), **result}, default=str))
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from .evaluate import evaluate_checkpoint
+
+    report = evaluate_checkpoint(a.checkpoint, data=a.data, splits=a.splits, split=a.split, classes=a.classes,
+                                 features=a.features, subset=a.subset, cache_dir=a.cache_dir,
+                                 val_fraction=a.val_fraction, progress=not a.json)
+    if a.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['num_clips']} clips ({report['skipped']} skipped): top-1 {report['top1']:.4f}  "
+              f"top-5 {report['top5']:.4f}  mean-class {report['mean_class_accuracy']:.4f}")
+        for row in report["misclassified"]:
+            print(f"  wrong: {row['clip']}  true {row['label']}  predicted {row['predicted']} ({row['probability']:.2f})")
+    return 0
+
+
+def default_checkpoint(runs_dir: str | Path = "runs") -> Path:
+    """The best checkpoint of the newest finished run, else the shipped demo checkpoint."""
+    from .runs import list_runs
+
+    for run in list_runs(runs_dir):
+        if run.read_status().get("state") == "finished" and run.checkpoint("best").exists():
+            return run.checkpoint("best")
+    return DEMO_CHECKPOINT
+
+
+def cmd_predict(a) -> int:
+    from . import viz
+    from .predict import Predictor
+
+    predictor = Predictor(a.checkpoint or default_checkpoint())
+    failures = 0
+    gif_dir = Path(a.gif) if a.gif and (len(a.clips) > 1 or not a.gif.endswith(".gif")) else None
+    for clip in a.clips:
+        result = predictor.predict_or_error(clip, top_k=a.top_k, windows=a.windows)
+        if isinstance(result, dict):
+            failures += 1
+            print(json.dumps(result) if a.json else f"{clip}: error: {result['error']}", flush=True)
+            continue
+        if a.gif:
+            target = gif_dir / f"{Path(clip).stem}.gif" if gif_dir else Path(a.gif)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            best = result.top_k[0]
+            target.write_bytes(viz.annotated_gif(result.frames, best["label"], best["probability"],
+                                                 [a * len(result.windows or [0]) for a in result.attention]))
+        if a.json:
+            print(json.dumps(result.to_json()), flush=True)
+        else:
+            best = result.top_k[0]
+            others = ", ".join(f"{r['label']} {r['probability']:.1%}" for r in result.top_k[1:])
+            print(f"{clip}: {best['label']} {best['probability']:.1%}  (then {others})  "
+                  f"[{sum(result.seconds.values()):.2f} s]", flush=True)
+    return 1 if failures else 0
+
+
+def cmd_demo_data(a) -> int:
+    from .demo import make_demo_dataset
+
+    out = make_demo_dataset(a.out, clips_per_class=a.clips_per_class, seed=a.seed)
+    print(f"demo dataset ready: {out}  (train with: python -m arlib train --data {Path(out) / 'UCF-101'})")
+    return 0
+
+
+def cmd_extract_frames(a) -> int:
+    from .video import extract_frames_tree
+
+    if not Path(a.data).is_dir():
+        raise ArlibError(f"Dataset folder {a.data} does not exist; pass the root that holds <Class>/<clip> videos.")
+    result = extract_frames_tree(a.data, a.out, max_side=a.max_side, progress=True)
+    print(json.dumps(result))
+    return 1 if result.get("failed") else 0
+
+
+def cmd_cache(a) -> int:
+    from .datasets import load_dataset
+    from .features import FeatureCache
+    from .train import TrainConfig
+    from .transforms import training_views
+
+    ds = load_dataset(data=a.data, splits=a.splits, split=a.split, classes=a.classes, val_fraction=a.val_fraction or 0.2)
+    defaults = TrainConfig()
+    cache = FeatureCache(a.backbone or defaults.backbone, a.cache_dir, a.cache_frames or defaults.cache_frames)
+    views = training_views(a.crops.split(",") if a.crops else defaults.crops, defaults.flip if a.flip is None else a.flip)
+    clips = [c.path for c in ds.train]
+    _, failed = cache.ensure(clips, views)
+    _, failed_test = cache.ensure([c.path for c in ds.test], ["center"])
+    failed.update(failed_test)
+    print(json.dumps({"cache": str(cache.dir), "clips": len(ds.train) + len(ds.test), "failed": failed,
+                      "frames_encoded": cache.backbone_frames}))
+    return 0
+
+
+def cmd_backbones(a) -> int:
+    from .backbones import REGISTRY, availability
+
+    for name, reason in availability().items():
+        spec = REGISTRY[name]
+        state = "available" if reason is None else f"unavailable: {reason}"
+        print(f"{name:20s} {spec.feature_dim:5d}-d  {spec.preprocessing.input_size}px  {state}")
+    return 0
+
+
+def cmd_cv(a) -> int:
+    from .crossval import cross_validate
+
+    result = cross_validate(config_from_args(a), folds=a.folds, progress=not a.json)
+    print(json.dumps(result) if a.json else json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from .bench import run_bench
+
+    run_bench(clips=a.clips, as_json=a.json, workdir=a.workdir)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m arlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model into a run directory")
+    add_data_args(p)
+    add_train_args(p)
+    p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
+    p.add_argument("--checkpoint", required=True)
+    add_data_args(p)
+    p.add_argument("--subset", choices=["train", "test"], default="test")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict the action in clips or frame folders")
+    p.add_argument("clips", nargs="+")
+    p.add_argument("--checkpoint", help="default: best of the newest finished run in runs/, else the demo checkpoint")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--windows", type=int, default=1, help="average N consecutive temporal windows")
+    p.add_argument("--gif", help="write the annotated GIF here (a folder when several clips are given)")
+    p.add_argument("--json", action="store_true", help="one JSON object per clip per line")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("cv", help="group-aware k-fold cross-validation on the training clips")
+    add_data_args(p)
+    add_train_args(p)
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser("cache", help="compute the feature cache for a dataset ahead of training")
+    add_data_args(p)
+    p.add_argument("--backbone")
+    p.add_argument("--cache-frames", type=int)
+    p.add_argument("--crops")
+    p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None)
+    p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("extract-frames", help="decode clips to <out>/<Class>/<clip>/<00001>.jpg folders")
+    p.add_argument("--data", required=True, help="root with <Class>/<clip>.<ext>")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-side", type=int, help="downscale so the longer side is at most this")
+    p.set_defaults(func=cmd_extract_frames)
+
+    p = sub.add_parser("demo-data", help="write the synthetic time-reversed-twins dataset")
+    p.add_argument("--out", required=True)
+    p.add_argument("--clips-per-class", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("backbones", help="list backbones and whether they are available here")
+    p.set_defaults(func=cmd_backbones)
+
+    p = sub.add_parser("bench", help="measure the cached pipeline against the thesis loop")
+    p.add_argument("--clips", type=int, default=24, help="synthetic UCF-sized clips to use")
+    p.add_argument("--workdir", help="where to write the clips and cache (default: a temp folder)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _set_threads()
+    try:
+        return args.func(args)
+    except ArlibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,162 @@
+"""The on-disk feature cache: the frozen backbone runs once per frame and view, ever.
+
+Layout: <cache_root>/<backbone>-<preprocessing hash>/<clip hash>/<view>.npz holding
+  features [G, D] float16, frame_indices [G] (frame numbers in the clip), num_frames, fps.
+The clip hash is taken from the file's size and its first and last 64 KiB, so a moved or renamed copy
+of the same clip hits the cache, and an edited one misses it. Entries are written atomically and a
+per-clip lock stops two processes from encoding the same clip twice; a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import video
+from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+from .errors import ArlibError
+from .fileio import atomic_write_bytes
+from .sampling import DEFAULT_CACHE_FRAMES, cache_grid
+from .transforms import TEST_VIEW, apply_view
+
+CACHE_VERSION = 1
+DEFAULT_CACHE_DIR = Path(os.environ.get("ARLIB_CACHE_DIR", Path.home() / ".cache" / "arlib" / "features"))
+
+
+@dataclass
+class ClipFeatures:
+    features: np.ndarray  # [G, D] float16 (float32 for precomputed)
+    frame_indices: np.ndarray  # [G] increasing frame numbers
+    num_frames: int
+    fps: float
+
+
+def content_key(path: str | Path) -> str:
+    """A cheap identity for a clip file or frame folder."""
+    path = Path(path)
+    h = hashlib.sha1()
+    if path.is_dir():
+        for f in video.list_frame_files(path):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        return h.hexdigest()[:20]
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(65536))
+        if size > 131072:
+            f.seek(-65536, os.SEEK_END)
+            h.update(f.read(65536))
+    return h.hexdigest()[:20]
+
+
+def load_precomputed(path: str | Path) -> ClipFeatures:
+    """A <clip_stem>.npy of T x D floats made by another tool (I3D, VGG, ...)."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArlibError(f"Feature file {Path(path).name} could not be read as a .npy array ({exc}).") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
+        raise ArlibError(f"Feature file {Path(path).name} has shape {arr.shape}; expected T x D numbers.")
+    return ClipFeatures(arr.astype(np.float32), np.arange(len(arr)), len(arr), 25.0)
+
+
+class FeatureCache:
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, root: str | Path | None = None,
+                 cache_frames: int = DEFAULT_CACHE_FRAMES):
+        self.spec = get_spec(backbone)
+        self.cache_frames = int(cache_frames)
+        identity = {
+            "backbone": self.spec.name,
+            "preprocessing": self.spec.preprocessing.to_dict(),
+            "cache_frames": self.cache_frames,
+            "version": CACHE_VERSION,
+        }
+        digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+        self.dir = Path(root or DEFAULT_CACHE_DIR) / f"{self.spec.name}-{digest}"
+        self.backbone_frames = 0  # frames encoded by this instance (tests and the bench read it)
+
+    def entry_path(self, clip_path: str | Path, view: str) -> Path:
+        return self.dir / content_key(clip_path) / f"{view}.npz"
+
+    def get(self, clip_path: str | Path, view: str = TEST_VIEW) -> ClipFeatures | None:
+        try:
+            with np.load(self.entry_path(clip_path, view), allow_pickle=False) as z:
+                return ClipFeatures(z["features"], z["frame_indices"], int(z["num_frames"]), float(z["fps"]))
+        except (OSError, ValueError, KeyError):
+            return None  # absent, or unreadable: recompute
+
+    def _write(self, path: Path, item: ClipFeatures) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, features=item.features.astype(np.float16), frame_indices=item.frame_indices.astype(np.int32),
+                 num_frames=np.int64(item.num_frames), fps=np.float64(item.fps))
+        atomic_write_bytes(path, buf.getvalue())
+
+    @contextmanager
+    def _clip_lock(self, clip_dir: Path):
+        clip_dir.mkdir(parents=True, exist_ok=True)
+        with open(clip_dir / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # another process encoding this clip: wait, then reuse
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def compute(self, clip_path: str | Path, views: Iterable[str]) -> dict[str, ClipFeatures]:
+        """Features of every requested view, from the cache or by decoding the grid frames once."""
+        views = list(dict.fromkeys(views))
+        result = {v: self.get(clip_path, v) for v in views}
+        missing = [v for v, item in result.items() if item is None]
+        if not missing:
+            return result
+        clip_dir = self.dir / content_key(clip_path)
+        with self._clip_lock(clip_dir):
+            result.update({v: self.get(clip_path, v) for v in missing})
+            missing = [v for v, item in result.items() if item is None]
+            if missing:
+                info = video.probe(clip_path)
+                grid = cache_grid(info.num_frames, self.cache_frames)
+                pre = self.spec.preprocessing
+                frames = video.read_frames(clip_path, grid, short_side=pre.resize_short_side)
+                backbone = load_backbone(self.spec.name)
+                for view in missing:
+                    feats = backbone.encode(apply_view(frames, pre.input_size, view))
+                    self.backbone_frames += len(feats)
+                    item = ClipFeatures(feats.astype(np.float16), grid, info.num_frames, info.fps)
+                    self._write(clip_dir / f"{view}.npz", item)
+                    result[view] = item
+        return result
+
+    def ensure(self, clip_paths: list[str], views: Iterable[str], progress: bool = True,
+               on_progress: Callable[[int, int, str], None] | None = None,
+               ) -> tuple[dict[str, dict[str, ClipFeatures]], dict[str, str]]:
+        """Fill the cache for many clips. Returns ({clip: {view: features}}, {clip: reason it failed}).
+
+        One bad clip is recorded and skipped; it never stops the others.
+        """
+        from tqdm import tqdm
+
+        views = list(views)
+        done: dict[str, dict[str, ClipFeatures]] = {}
+        failed: dict[str, str] = {}
+        bar = tqdm(clip_paths, desc="features", unit="clip", disable=not progress, dynamic_ncols=True)
+        for i, clip in enumerate(bar):
+            try:
+                done[clip] = self.compute(clip, views)
+            except ArlibError as exc:
+                failed[clip] = str(exc)
+            except (OSError, ValueError, RuntimeError) as exc:
+                failed[clip] = f"{Path(clip).name} could not be processed ({type(exc).__name__}: {exc})."
+            if on_progress:
+                on_progress(i + 1, len(clip_paths), clip)
+        return done, failed
+

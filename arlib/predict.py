@@ -1,0 +1,131 @@
+"""Checkpoint + clip -> prediction: top-k, attention over the sampled frames, their times, timings.
+
+Prediction needs nothing but the checkpoint file: classes, backbone, preprocessing, sequence length and
+the frame grid all come from its metadata. Only the T sampled frames are decoded (not the whole clip),
+and they are the same frames evaluation uses: uniform positions over the cached frame grid.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import video
+from .backbones import load_backbone
+from .checkpoints import Checkpoint, load_checkpoint
+from .errors import ArlibError, CheckpointError
+from .model import ModelConfig, build_model
+from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, window_positions
+from .transforms import TEST_VIEW, apply_view
+
+
+@dataclass
+class Prediction:
+    clip: str
+    top_k: list[dict]
+    attention: list[float]
+    frame_indices: list[int]
+    timestamps_s: list[float]
+    num_frames: int
+    fps: float
+    duration_s: float
+    seconds: dict
+    windows: list[dict] = field(default_factory=list)
+    frames: np.ndarray | None = field(default=None, repr=False)  # uint8 [T,H,W,3] sampled frames, for display
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "frames"}
+        if not self.windows:
+            out.pop("windows")
+        return out
+
+
+def model_from_checkpoint(ckpt: Checkpoint) -> torch.nn.Module:
+    try:
+        model = build_model(ModelConfig.from_dict(ckpt.meta["model"]))
+        model.load_state_dict(ckpt.model_state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{Path(ckpt.path or 'checkpoint').name} does not match its own model description ({str(exc)[:160]})."
+        ) from None
+    return model.eval()
+
+
+class Predictor:
+    def __init__(self, checkpoint: str | Path | Checkpoint):
+        self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        meta = self.ckpt.meta
+        self.name = Path(self.ckpt.path or "checkpoint").name
+        self.classes = self.ckpt.classes
+        self.seq_len = int(meta["seq_len"])
+        self.cache_frames = int(meta.get("cache_frames") or DEFAULT_CACHE_FRAMES)
+        if not meta.get("backbone"):
+            raise CheckpointError(
+                f"{self.name} was trained on precomputed features ({meta.get('features_dir')}); "
+                "it can evaluate such features but cannot predict from video."
+            )
+        self.backbone = load_backbone(meta["backbone"])
+        if self.backbone.spec.feature_dim != meta["model"]["feature_dim"]:
+            raise CheckpointError(
+                f"{self.name} expects {meta['model']['feature_dim']}-d features but backbone "
+                f"{meta['backbone']} gives {self.backbone.spec.feature_dim}-d."
+            )
+        self.model = model_from_checkpoint(self.ckpt)
+
+    def predict(self, clip: str | Path, top_k: int = 5, windows: int = 1) -> Prediction:
+        """Raises ArlibError (one sentence) for a clip that cannot be used."""
+        t0 = time.perf_counter()
+        info = video.probe(clip)
+        grid = cache_grid(info.num_frames, self.cache_frames)
+        positions = window_positions(len(grid), self.seq_len, windows)
+        frame_numbers = np.concatenate([grid[p] for p in positions])
+        unique, inverse = np.unique(frame_numbers, return_inverse=True)
+        pre = self.backbone.spec.preprocessing
+        decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side)
+        t1 = time.perf_counter()
+        feats = self.backbone.encode(apply_view(decoded, pre.input_size, TEST_VIEW))[inverse]
+        t2 = time.perf_counter()
+        x = torch.from_numpy(feats.reshape(len(positions), self.seq_len, -1))
+        with torch.inference_mode():
+            logits, attention = self.model(x)
+            probs = torch.softmax(logits, dim=1).numpy()
+        t3 = time.perf_counter()
+
+        mean_probs = probs.mean(axis=0)
+        order = np.argsort(-mean_probs)[: max(1, min(top_k, len(self.classes)))]
+        # Each window's attention sums to 1; scaled by 1/windows the whole strip sums to 1.
+        attn = (attention.numpy() / len(positions)).reshape(-1)
+        fps = info.fps
+        window_rows = []
+        if len(positions) > 1:
+            for w, p in enumerate(positions):
+                frames_w = grid[p]
+                k = int(probs[w].argmax())
+                window_rows.append({"start_s": round(frames_w[0] / fps, 3), "end_s": round((frames_w[-1] + 1) / fps, 3),
+                                    "label": self.classes[k], "probability": float(probs[w, k])})
+        return Prediction(
+            clip=str(clip),
+            top_k=[{"label": self.classes[i], "probability": float(mean_probs[i])} for i in order],
+            attention=[round(float(a), 6) for a in attn],
+            frame_indices=[int(i) for i in frame_numbers],
+            timestamps_s=[round(float(i) / fps, 3) for i in frame_numbers],
+            num_frames=info.num_frames,
+            fps=round(fps, 3),
+            duration_s=round(info.duration_s, 3),
+            seconds={"decode": round(t1 - t0, 4), "backbone": round(t2 - t1, 4), "head": round(t3 - t2, 4)},
+            windows=window_rows,
+            frames=decoded[inverse],
+        )
+
+    def predict_or_error(self, clip: str | Path, **kwargs) -> Prediction | dict:
+        """For batch use: a Prediction, or {'clip', 'error'} with one sentence."""
+        try:
+            return self.predict(clip, **kwargs)
+        except ArlibError as exc:
+            return {"clip": str(clip), "error": str(exc)}
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            return {"clip": str(clip), "error": f"{Path(clip).name} could not be processed ({type(exc).__name__})."}

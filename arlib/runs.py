@@ -1,0 +1,178 @@
+"""Run directories, the unit users see: runs/<name>/ with config.json, status.json, metrics.jsonl,
+train.log and checkpoints/. Every file is written atomically or appended whole.
+
+A status that says 'running' is checked against the process table: a trainer killed with -9 cannot
+say it died, so a dead pid is reported as state 'died' rather than 'running' forever.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import psutil
+
+from .checkpoints import SUFFIX
+from .errors import ArlibError
+from .fileio import append_line, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
+
+DEFAULT_RUNS_DIR = Path("runs")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ACTIVE_STATES = ("starting", "features", "training", "evaluating", "running")
+
+
+def validate_run_name(name: str) -> str:
+    if not RUN_NAME.match(name or "") or ".." in name:
+        raise ArlibError(
+            f"Run name '{name}' is not allowed; use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    return name
+
+
+def process_identity(pid: int | None = None) -> dict:
+    proc = psutil.Process(pid or os.getpid())
+    return {"pid": proc.pid, "pid_started": proc.create_time()}
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """True when pid runs and is the same process (pids get reused)."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - float(started)) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    config_path = property(lambda self: self.path / "config.json")
+    status_path = property(lambda self: self.path / "status.json")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    log_path = property(lambda self: self.path / "train.log")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def checkpoint(self, name: str) -> Path:
+        return self.checkpoints_dir / f"{name}{SUFFIX}"
+
+    def checkpoints(self) -> list[Path]:
+        return sorted(self.checkpoints_dir.glob(f"*{SUFFIX}"))
+
+    # -- config and status -------------------------------------------------------------------
+    def write_config(self, config: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.config_path, config)
+
+    def read_config(self) -> dict:
+        return read_json(self.config_path, {}) or {}
+
+    def write_status(self, **fields) -> dict:
+        status = self.read_raw_status()
+        status.update(fields, updated_at=time.time())
+        atomic_write_json(self.status_path, status)
+        return status
+
+    def read_raw_status(self) -> dict:
+        return read_json(self.status_path, {}) or {}
+
+    def read_status(self) -> dict:
+        """status.json, with 'running' states that lost their process turned into 'died'."""
+        status = self.read_raw_status()
+        if status.get("state") in ACTIVE_STATES and not process_alive(status.get("pid"), status.get("pid_started")):
+            status["state"] = "died"
+            status.setdefault("error", None)
+            status["error"] = status["error"] or (
+                f"The trainer (pid {status.get('pid')}) stopped without saying why (killed, or out of memory); "
+                "the last checkpoint is intact: resume the run to continue."
+            )
+        return status
+
+    # -- metrics -----------------------------------------------------------------------------
+    def append_metrics(self, row: dict) -> None:
+        append_line(self.metrics_path, json.dumps(row, default=str))
+
+    def read_metrics(self) -> list[dict]:
+        return read_jsonl(self.metrics_path)
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Keep the rows of epochs <= last_epoch, drop torn lines: resume then appends with no gap or duplicate."""
+        rows = [r for r in self.read_metrics() if int(r.get("epoch", 0)) <= last_epoch]
+        atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    def log(self, message: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        append_line(self.log_path, time.strftime("%Y-%m-%d %H:%M:%S ") + message)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 200 * lines))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def list_runs(root: str | Path = DEFAULT_RUNS_DIR) -> list[RunDir]:
+    """Run directories under root, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
+    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
+
+
+def active_run(root: str | Path = DEFAULT_RUNS_DIR) -> RunDir | None:
+    for run in list_runs(root):
+        if run.read_status().get("state") in ACTIVE_STATES:
+            return run
+    return None
+
+
+class JobLock:
+    """One training job at a time per runs folder (a 2-core machine): an exclusive flock held by the trainer."""
+
+    def __init__(self, root: str | Path = DEFAULT_RUNS_DIR):
+        self.path = Path(root) / ".train.lock"
+        self._handle = None
+
+    def acquire(self, run_name: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another run"
+            handle.close()
+            raise ArlibError(
+                f"Another training job is running ({holder}); wait for it to finish or stop it first."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"run '{run_name}', pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

@@ -1,0 +1,53 @@
+"""Which frames a clip contributes: the cached frame grid, and the thesis's temporal sampling on it.
+
+Positions returned here always increase (or repeat the last frame as padding), so sequences are in
+time order; the thesis sorted frame files as text and its LSTM never saw time order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_SEQ_LEN = 40
+# Features are cached for at most this many frames per clip, spread uniformly over the whole clip
+# (every frame of a short clip). UCF-101 runs at 25-30 fps and neighbouring frames are near
+# duplicates; 48 frames cover a 7 s clip every ~4th frame and cost a fifth of a 10-epoch thesis loop.
+DEFAULT_CACHE_FRAMES = 48
+
+
+def cache_grid(num_frames: int, max_frames: int = DEFAULT_CACHE_FRAMES) -> np.ndarray:
+    """Frame numbers whose features are cached for a clip of num_frames frames."""
+    num_frames = max(1, int(num_frames))
+    if num_frames <= max_frames:
+        return np.arange(num_frames)
+    return np.unique(np.round(np.linspace(0, num_frames - 1, max_frames)).astype(int))
+
+
+def _pad(positions: np.ndarray, seq_len: int) -> np.ndarray:
+    # Short clips are padded by repeating the last frame, as the thesis did.
+    if len(positions) >= seq_len:
+        return positions[:seq_len]
+    return np.concatenate([positions, np.full(seq_len - len(positions), positions[-1])])
+
+
+def train_positions(n: int, seq_len: int, rng: np.random.Generator) -> np.ndarray:
+    """Thesis training sampling: a random stride in [1, n // T] and a random start."""
+    if n <= seq_len:
+        return _pad(np.arange(n), seq_len)
+    stride = int(rng.integers(1, n // seq_len + 1))
+    start = int(rng.integers(0, n - (seq_len - 1) * stride))
+    return start + stride * np.arange(seq_len)
+
+
+def test_positions(n: int, seq_len: int) -> np.ndarray:
+    """Test sampling: T positions spread uniformly over the whole clip (not the first T frames)."""
+    if n <= seq_len:
+        return _pad(np.arange(n), seq_len)
+    return np.round(np.linspace(0, n - 1, seq_len)).astype(int)
+
+
+def window_positions(n: int, seq_len: int, windows: int) -> list[np.ndarray]:
+    """Uniform test positions inside each of `windows` equal, consecutive stretches of the clip."""
+    windows = max(1, min(int(windows), n))
+    edges = np.linspace(0, n, windows + 1).round().astype(int)
+    return [lo + test_positions(hi - lo, seq_len) for lo, hi in zip(edges[:-1], edges[1:])]
