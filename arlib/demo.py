@@ -253,6 +253,8 @@ def _write_crlf(path: Path, lines: list[str]) -> None:
 
 def _publish(staging: Path, out_dir: Path, params: dict) -> None:
     """Move the finished dataset into place, replacing an older demo dataset (or an empty folder)."""
+    if _manifest(out_dir) == params:
+        return  # a concurrent run finished the same dataset first: keep it, readers may be using it
     old = None
     if out_dir.exists():
         old = staging.with_name(staging.name + ".old")

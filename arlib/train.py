@@ -273,10 +273,11 @@ class Trainer:
         return ds, train, val, failed
 
     # -- main -------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> dict:
+    def fit(self, resume: bool = False, take_lock: bool = True) -> dict:
         cfg, run = self.cfg, self.run
         lock = JobLock(run.path.parent)
-        lock.acquire(run.name)
+        if take_lock:
+            lock.acquire(run.name)
         self.stop.install()
         try:
             run.write_status(state="starting", phase="starting", error=None, **process_identity(),
@@ -290,7 +291,8 @@ class Trainer:
             run.write_status(state="failed", error=message)
             raise
         finally:
-            lock.release()
+            if take_lock:
+                lock.release()
 
     def _fit(self, resume: bool) -> dict:
         cfg, run = self.cfg, self.run
@@ -471,19 +473,24 @@ def train(cfg: TrainConfig | None, out: str | Path, resume: bool = False, epochs
     A resumed run keeps its saved configuration; `epochs` may extend it.
     """
     run = RunDir(out)
-    if resume:
-        if not run.exists():
-            raise ArlibError(f"There is no run to resume at {run.path} (no config.json); start it without --resume.")
-        cfg = TrainConfig.from_dict(run.read_config())
-        if epochs and epochs != cfg.epochs:
-            cfg.epochs = epochs
+    lock = JobLock(run.path.parent)  # before anything is written: a refused job leaves no trace
+    lock.acquire(run.name)
+    try:
+        if resume:
+            if not run.exists():
+                raise ArlibError(f"There is no run to resume at {run.path} (no config.json); start it without --resume.")
+            cfg = TrainConfig.from_dict(run.read_config())
+            if epochs and epochs != cfg.epochs:
+                cfg.epochs = epochs
+                run.write_config(cfg.to_dict())
+        else:
+            if cfg is None:
+                raise ValueError("a new run needs a TrainConfig")
+            if epochs:
+                cfg.epochs = epochs
+            if run.exists():
+                raise ArlibError(f"Run folder {run.path} already holds a run; pass --resume to continue it or choose another --out.")
             run.write_config(cfg.to_dict())
-    else:
-        if cfg is None:
-            raise ValueError("a new run needs a TrainConfig")
-        if epochs:
-            cfg.epochs = epochs
-        if run.exists():
-            raise ArlibError(f"Run folder {run.path} already holds a run; pass --resume to continue it or choose another --out.")
-        run.write_config(cfg.to_dict())
-    return Trainer(cfg, run, progress, on_progress, should_stop).fit(resume=resume)
+        return Trainer(cfg, run, progress, on_progress, should_stop).fit(resume=resume, take_lock=False)
+    finally:
+        lock.release()

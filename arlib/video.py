@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 import av
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from .errors import DatasetError, VideoError
 
@@ -159,8 +160,6 @@ def _open(path: Path):
     """Open a video file for reading, turning every kind of 'not a clip' into a clear VideoError."""
     if not path.exists():
         raise VideoError(f"{path} does not exist; check the path.")
-    if path.is_dir():
-        raise VideoError(f"{path} is a folder without image frames; give a video file or a folder of 1.jpg, 2.jpg, ...")
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is an empty file (0 bytes); copy or export the clip again.")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -339,72 +338,88 @@ def _read_video(path: Path, wanted: list[int], short_side: int | None) -> dict[i
 
 
 def _decode_wanted(path: Path, wanted: list[int], short_side: int | None, allow_seek: bool) -> dict[int, np.ndarray]:
-    """Decode only what the sorted, unique indices need: sequentially through small gaps, seeking over big ones.
-
-    Indices are counted from the first frame while decoding forward (exact frame numbers, even for files with
-    scrambled timestamps such as packed-B-frame XviD AVIs); after a seek the first frame's index is placed
-    by its pts relative to the first frame's pts, and counting resumes from there.
-    """
+    """Decode only what the sorted, unique indices need; each kept frame is downscaled as it is decoded."""
     scaler = _Scaler(functools.partial(_scaled_size, short_side=short_side))
+    got: dict[int, np.ndarray] = {}
     with _open(path) as container:
-        stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
-        fps, time_base = _stream_fps(stream), stream.time_base
-        seek_gap = max(1, round(SEEK_GAP_SECONDS * fps))
-
-        got: dict[int, np.ndarray] = {}
-        frames = _decoded_frames(container, stream)
-        pos, current, last, start, seeked_for, just_seeked = 0, -1, None, None, None, False
+        cursor = _Cursor(container, _video_stream(container, path), allow_seek)
+        pos, last = 0, None
         while pos < len(wanted):
-            target = wanted[pos]
-            if allow_seek and start is not None and target - current > seek_gap and target != seeked_for:
-                frames.close()
-                _try_seek(container, stream, start + int((target - 0.5) / fps / time_base))
-                frames = _decoded_frames(container, stream)
-                seeked_for, just_seeked = target, True
-            frame = next(frames, None)
+            cursor.skip_towards(wanted[pos])
+            frame = cursor.next()
             if frame is None:
                 break  # end of stream (or of what decodes)
-            if last is None:  # the first frame is index 0 and anchors time; seeking needs its pts
-                start = frame.pts
-                allow_seek = allow_seek and start is not None and time_base is not None
-            if just_seeked:
-                just_seeked = False
-                index = _index_at(frame, start, time_base, fps)
-                if index > target:
-                    raise _SeekMiss  # landed past the target: this file's timestamps cannot be trusted
-                if index <= current:
-                    allow_seek = False  # keyframes too sparse for seeking to save anything
-            else:
-                index = current + 1
-            current, last = index, frame
-            kept = None
-            while pos < len(wanted) and wanted[pos] <= index:
+            last, kept = frame, None
+            while pos < len(wanted) and wanted[pos] <= cursor.index:  # gaps in time: nearest later frame
                 kept = scaler.video(frame) if kept is None else kept
                 got[wanted[pos]] = kept
                 pos += 1
-        frames.close()
-
         if last is None:
             raise _undecodable(path)
         if pos < len(wanted):  # past the real end: repeat the last decoded frame
-            tail = scaler.video(last)
-            got.update({index: tail for index in wanted[pos:]})
-        return got
+            got.update(dict.fromkeys(wanted[pos:], scaler.video(last)))
+    return got
 
 
-def _index_at(frame: av.VideoFrame, start: int, time_base: Fraction, fps: float) -> int:
-    """Frame number of a frame reached by seeking: its time since the first frame, times fps."""
-    if frame.pts is None:
-        raise _SeekMiss  # cannot tell where the seek landed
-    return max(0, round(float((frame.pts - start) * time_base) * fps))
+class _Cursor:
+    """Walks a video stream forward, knowing each frame's index, and seeks over gaps worth skipping.
 
+    Decoding forward, frames are counted: exact frame numbers even where timestamps are scrambled (packed
+    B-frame XviD AVIs). After a seek, the landing frame's index is (pts - pts of frame 0) * time_base * fps
+    and counting resumes from there. A seek pays only when the keyframe before the target lies beyond the
+    current frame, so the cursor seeks only over gaps wider than any keyframe interval seen so far (at least
+    SEEK_GAP_SECONDS); a seek that lands early widens that estimate instead of being repeated.
+    """
 
-def _try_seek(container, stream, pts: int) -> None:
-    try:
-        _seek(container, stream, pts)
-    except _FFMPEG_ERRORS as error:
-        raise _SeekMiss from error
+    def __init__(self, container, stream, allow_seek: bool):
+        stream.thread_type = "AUTO"
+        self._container, self._stream = container, stream
+        self._fps, self._time_base = _stream_fps(stream), stream.time_base
+        self._frames = _decoded_frames(container, stream)
+        self._allow_seek = allow_seek and self._time_base is not None
+        self._keyframe_gap = max(1, round(SEEK_GAP_SECONDS * self._fps))
+        self._origin_pts = None  # pts of frame 0: where index 0 sits in time
+        self._last_key = None  # index of the last keyframe decoded since the last seek
+        self._seeked_for = None  # target of a seek whose landing frame is not decoded yet
+        self.index = -1  # index of the frame last returned
+
+    def skip_towards(self, target: int) -> None:
+        if not self._allow_seek or self._origin_pts is None or target - self.index <= self._keyframe_gap:
+            return
+        self._frames.close()
+        pts = self._origin_pts + int((target - 0.5) / self._fps / self._time_base)
+        try:
+            _seek(self._container, self._stream, pts)
+        except _FFMPEG_ERRORS as error:
+            raise _SeekMiss from error
+        self._frames = _decoded_frames(self._container, self._stream)
+        self._seeked_for = target
+
+    def next(self) -> av.VideoFrame | None:
+        frame = next(self._frames, None)
+        if frame is None:
+            return None
+        if self._seeked_for is not None:
+            self.index, self._last_key = self._landing_index(frame), None
+        else:
+            self.index += 1
+        if self.index == 0 and self._origin_pts is None:
+            self._origin_pts = frame.pts  # None disables seeking: nothing to place a seek by
+        if frame.key_frame:
+            if self._last_key is not None:
+                self._keyframe_gap = max(self._keyframe_gap, self.index - self._last_key)
+            self._last_key = self.index
+        return frame
+
+    def _landing_index(self, frame: av.VideoFrame) -> int:
+        target, self._seeked_for = self._seeked_for, None
+        if frame.pts is None:
+            raise _SeekMiss  # cannot tell where the seek landed
+        index = max(0, round(float((frame.pts - self._origin_pts) * self._time_base) * self._fps))
+        if index > target:
+            raise _SeekMiss  # landed past the target: this file's timestamps cannot be trusted
+        self._keyframe_gap = max(self._keyframe_gap, target - index)  # the keyframe before target is this far back
+        return index
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -488,7 +503,6 @@ def _all_frames(src: Path, scaler: _Scaler) -> Iterator[np.ndarray]:
             yield scaler.video(frame)
 
 
-@_ffmpeg_errors_as_video_errors
 def extract_frames(src, dst_dir, max_side: int | None = None, quality: int = 90) -> int:
     """Decode a clip to dst_dir/00001.jpg, 00002.jpg, ... (longer side <= max_side); returns the frame count.
 
@@ -498,13 +512,18 @@ def extract_frames(src, dst_dir, max_side: int | None = None, quality: int = 90)
     src, dst_dir = Path(src), Path(dst_dir)
     if dst_dir.is_dir():
         return len(list_frame_files(dst_dir))
+    return _extract_frames(src, dst_dir, max_side, quality)
+
+
+@_ffmpeg_errors_as_video_errors
+def _extract_frames(src: Path, dst_dir: Path, max_side: int | None, quality: int) -> int:
     partial = dst_dir.with_name(dst_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)  # leftovers of an interrupted run
     partial.mkdir(parents=True)
     try:
         width = 5 if src.is_dir() else max(5, len(str(probe(src).num_frames)))
-        count = 0
-        for count, array in enumerate(_all_frames(src, _Scaler(functools.partial(_fitted_size, max_side=max_side))), 1):
+        scaler, count = _Scaler(functools.partial(_fitted_size, max_side=max_side)), 0
+        for count, array in enumerate(_all_frames(src, scaler), 1):
             Image.fromarray(array).save(partial / f"{count:0{width}d}.jpg", quality=quality)
         if count == 0:
             raise _undecodable(src)
@@ -538,8 +557,6 @@ def extract_frames_tree(src_root, dst_root, max_side=None, progress=True) -> dic
 
     A bad clip is recorded in 'failed' ({path: reason}) and skipped; it never stops the run.
     """
-    from tqdm.auto import tqdm
-
     src_root, dst_root = Path(src_root), Path(dst_root)
     if not src_root.is_dir():
         raise DatasetError(f"{src_root} is not a folder; give the folder that holds one sub-folder per class.")

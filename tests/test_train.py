@@ -1,0 +1,127 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from arlib.checkpoints import load_checkpoint
+from arlib.errors import ArlibError
+from arlib.runs import JobLock, RunDir
+from arlib.train import make_config, train
+from synthetic import feature_dataset
+
+SMALL = dict(latent_dim=16, hidden_dim=16, head_dim=16, batch_size=4, seq_len=8, lr=3e-3, dropout=0.2,
+             checkpoint_every=2)
+
+
+@pytest.fixture
+def feats(tmp_path):
+    return feature_dataset(tmp_path / "ds")
+
+
+def _cfg(feats, **kw):
+    features, splits = feats
+    return make_config(None, **{**SMALL, "features": str(features), "splits": str(splits), **kw})
+
+
+def _weights(path):
+    return load_checkpoint(path).model_state
+
+
+def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
+    result = train(_cfg(feats, epochs=4), tmp_path / "runs" / "r1", progress=False)
+    run = RunDir(tmp_path / "runs" / "r1")
+    assert result["state"] == "finished" and run.read_status()["state"] == "finished"
+    rows = run.read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_mean_class_accuracy",
+                "per_class_recall", "confusion", "lr", "seconds", "clips_skipped"):
+        assert key in rows[-1]
+    assert rows[-1]["val_top1"] >= 0.8  # the synthetic classes are learnable
+    assert np.array(rows[-1]["confusion"]).sum() == rows[-1]["num_val_clips"] == 6
+    names = sorted(p.name for p in run.checkpoints())
+    assert names == ["best.safetensors", "epoch_002.safetensors", "epoch_004.safetensors", "last.safetensors"]
+    meta = load_checkpoint(run.checkpoint("best")).meta
+    assert meta["classes"] == ["Alpha", "Beta", "Gamma"] and meta["seq_len"] == 8
+    assert meta["epoch"] == max(rows, key=lambda r: r["val_top1"])["epoch"]
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def _rows(run):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in RunDir(run).read_metrics()]
+
+
+def test_resume_after_finished_epochs_equals_an_uninterrupted_run(feats, tmp_path):
+    train(_cfg(feats, epochs=4), tmp_path / "full", progress=False)
+    train(_cfg(feats, epochs=2), tmp_path / "split", progress=False)
+    train(None, tmp_path / "split", resume=True, epochs=4, progress=False)
+    _same(_weights(tmp_path / "full/checkpoints/last.safetensors"), _weights(tmp_path / "split/checkpoints/last.safetensors"))
+    assert _rows(tmp_path / "full") == _rows(tmp_path / "split")
+
+
+def test_graceful_stop_mid_epoch_then_resume_equals_uninterrupted(feats, tmp_path):
+    train(_cfg(feats, epochs=3), tmp_path / "full", progress=False)
+    steps = {"n": 0}
+
+    def stop_after_seven_steps():
+        steps["n"] += 1
+        return steps["n"] >= 7  # epoch 2, step 2 of 4
+
+    result = train(_cfg(feats, epochs=3), tmp_path / "stopped", progress=False, should_stop=stop_after_seven_steps)
+    assert result["state"] == "stopped"
+    run = RunDir(tmp_path / "stopped")
+    assert run.read_status()["state"] == "stopped" and [r["epoch"] for r in run.read_metrics()] == [1]
+    assert load_checkpoint(run.checkpoint("last")).meta["step_in_epoch"] > 0
+    train(None, tmp_path / "stopped", resume=True, progress=False)
+    _same(_weights(tmp_path / "full/checkpoints/last.safetensors"), _weights(run.checkpoint("last")))
+    assert _rows(tmp_path / "full") == _rows(tmp_path / "stopped")
+
+
+def test_a_bad_clip_is_skipped_counted_and_named(feats, tmp_path):
+    features, _ = feats
+    bad = features / "Alpha" / "v_Alpha_g01_c01.npy"
+    bad.write_bytes(b"not an array")
+    train(_cfg(feats, epochs=1), tmp_path / "r", progress=False)
+    row = RunDir(tmp_path / "r").read_metrics()[0]
+    assert row["clips_skipped"] == 1 and row["skipped"][0]["clip"].endswith("v_Alpha_g01_c01.npy")
+    assert "could not be read" in row["skipped"][0]["reason"]
+
+
+def test_one_job_at_a_time_and_no_overwriting_runs(feats, tmp_path):
+    lock = JobLock(tmp_path / "runs")
+    lock.acquire("other")
+    try:
+        with pytest.raises(ArlibError, match="Another training job is running"):
+            train(_cfg(feats, epochs=1), tmp_path / "runs" / "second", progress=False)
+    finally:
+        lock.release()
+    train(_cfg(feats, epochs=1), tmp_path / "runs" / "second", progress=False)
+    with pytest.raises(ArlibError, match="already holds a run"):
+        train(_cfg(feats, epochs=1), tmp_path / "runs" / "second", progress=False)
+    with pytest.raises(ArlibError, match="no run to resume"):
+        train(None, tmp_path / "runs" / "nothing", resume=True, progress=False)
+
+
+def test_presets_fill_only_what_was_not_given():
+    thesis = make_config("thesis")
+    assert (thesis.lr, thesis.batch_size, thesis.epochs, thesis.seq_len, thesis.hidden_dim, thesis.dropout) == (
+        1e-5, 16, 10, 40, 1024, 0.0)
+    assert make_config("thesis", lr=1e-3).lr == 1e-3
+    with pytest.raises(ArlibError, match="Unknown preset"):
+        make_config("nope")
+
+
+def test_status_reports_progress_to_a_callback(feats, tmp_path):
+    seen = []
+    train(_cfg(feats, epochs=2), tmp_path / "r", progress=False, on_progress=seen.append)
+    states = {s.get("state") for s in seen}
+    assert {"training", "evaluating"} <= states
+    steps = [s for s in seen if s.get("state") == "training" and "global_step" in s]
+    assert steps[-1]["global_step"] == steps[-1]["total_steps"] and "eta_s" in steps[-1]
+    status = json.loads((tmp_path / "r" / "status.json").read_text())
+    assert status["state"] == "finished" and status["pid"]
