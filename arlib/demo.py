@@ -1,6 +1,8 @@
 """The embedded default dataset: small synthetic clips in UCF-101 layout, written in seconds.
 
-Classes come in time-reversed twins (Grow/Shrink, FadeIn/FadeOut, RotateCW/RotateCCW, MoveRight/MoveLeft).
+Classes come in time-reversed twins (Grow/Shrink, FadeIn/FadeOut, FillUp/Drain, Colorize/Decolorize).
+Every twin survives a horizontal flip (unlike left/right motion or clockwise rotation, whose mirror
+image is the other twin), so flip augmentation never turns one class into the other.
 A clip of the second class of a pair is a clip of the first kind, drawn with its own random parameters and
 played backwards, so both classes have statistically identical frames: FRAME ORDER IS THE ONLY CUE within
 a pair. A per-frame classifier can at best tell the four pairs apart; a sequence model must use time.
@@ -27,7 +29,7 @@ import numpy as np
 from .errors import DatasetError
 from .video import write_clip
 
-_VERSION = 1  # bump when the rendering changes, so old demo folders are rebuilt
+_VERSION = 2  # bump when the rendering changes, so old demo folders are rebuilt
 MANIFEST = "demo.json"
 
 
@@ -99,39 +101,37 @@ def _fade_in(rng, scene, num_frames):
     return scene[None] * (low + (high - low) * p)[:, None, None, None]
 
 
-def _rotate_cw(rng, scene, num_frames):
-    """A thick bar turning clockwise on screen by 90-150 degrees."""
+def _fill_up(rng, scene, num_frames):
+    """A coloured level rising from the bottom edge towards the top, with a gently tilted surface."""
     size = scene.shape[0]
     p = _progress(rng, num_frames)[:, None, None]
-    theta = rng.uniform(0.0, 2.0 * math.pi) + p * rng.uniform(0.5 * math.pi, 0.85 * math.pi)  # y points down
-    cy, cx = size * (0.5 + rng.uniform(-0.08, 0.08, 2))
-    half_len, half_width = size * rng.uniform(0.35, 0.48), size * rng.uniform(0.07, 0.12)
+    start, stop = rng.uniform(0.0, 0.12), rng.uniform(0.8, 1.0)
+    tilt = rng.uniform(-0.08, 0.08) * size
     yy, xx = _grid(size)
-    along = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
-    across = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
-    alpha = np.clip(half_len - np.abs(along) + 0.5, 0, 1) * np.clip(half_width - np.abs(across) + 0.5, 0, 1)
+    surface = size * (1.0 - (start + p * (stop - start))) + tilt * (xx / size - 0.5)
+    alpha = np.clip(yy - surface + 0.5, 0.0, 1.0)
     return _paint(scene, alpha, _contrasting_colour(rng, scene))
 
 
-def _move_right(rng, scene, num_frames):
-    """A square crossing the frame from the left edge to the right edge."""
+def _colorize(rng, scene, num_frames):
+    """A scene of vivid boxes turning from grey to full colour."""
     size = scene.shape[0]
-    p = _progress(rng, num_frames)[:, None, None]
-    side = size * rng.uniform(0.28, 0.4)
-    top = rng.uniform(0.05 * size, 0.95 * size - side)
-    left = rng.uniform(-0.1, 0.05) * size + p * (size - side + rng.uniform(-0.05, 0.1) * size)
-    yy, xx = _grid(size)
-    cover_x = np.clip(np.minimum(xx - left, left + side - xx) + 0.5, 0.0, 1.0)
-    cover_y = np.clip(np.minimum(yy - top, top + side - yy) + 0.5, 0.0, 1.0)
-    return _paint(scene, cover_x * cover_y, _contrasting_colour(rng, scene))
+    scene = scene.copy()
+    for _ in range(rng.integers(3, 6)):
+        y0, x0 = rng.integers(0, size * 3 // 4, 2)
+        h, w = rng.integers(size // 6, size // 2, 2)
+        scene[y0 : y0 + h, x0 : x0 + w] = rng.permutation([rng.uniform(0, 40), rng.uniform(90, 160), rng.uniform(215, 255)])
+    grey = scene.mean(axis=2, keepdims=True)
+    p = _progress(rng, num_frames)[:, None, None, None]
+    return grey[None] + (scene[None] - grey[None]) * (rng.uniform(0.0, 0.1) + p * rng.uniform(0.85, 0.9))
 
 
 # (forward class, its time-reversed twin, renderer of the forward kind), in classInd order.
 _TWINS = [
     ("Grow", "Shrink", _grow),
     ("FadeIn", "FadeOut", _fade_in),
-    ("RotateCW", "RotateCCW", _rotate_cw),
-    ("MoveRight", "MoveLeft", _move_right),
+    ("FillUp", "Drain", _fill_up),
+    ("Colorize", "Decolorize", _colorize),
 ]
 DEMO_CLASSES: list[str] = [name for forward, backward, _ in _TWINS for name in (forward, backward)]
 _RENDERER = {name: (render, name == backward) for forward, backward, render in _TWINS for name in (forward, backward)}

@@ -1,0 +1,532 @@
+"""Shared pieces of the Streamlit pages: where things live, cached models and predictions, clip pickers,
+uploads, playable videos and the prediction panels. Pages stay thin; model logic stays in arlib.
+
+Paths: runs go to $ARLIB_RUNS_DIR (default runs/), the demo dataset to $ARLIB_DATA_DIR/demo (default
+data/demo), both relative to the repository root; $ARLIB_DEMO_CHECKPOINT overrides assets/demo.safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from . import viz
+from .errors import ArlibError, CheckpointError
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("arlib.app")
+
+UPLOAD_TYPES = ["mp4", "avi", "mov", "mkv", "webm", "gif"]
+BROWSER_PLAYABLE = {".mp4": {"h264", "vp9", "av1"}, ".m4v": {"h264"}, ".webm": {"vp8", "vp9", "av1"}}
+LONG_CLIP_S = 20.0
+WINDOW_S = 8.0
+TOP_K = 5
+
+
+# ------------------------------------------------------------------------------------------------ places
+
+
+def _dir(env: str, default: str) -> Path:
+    path = Path(os.environ.get(env) or default).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def runs_dir() -> Path:
+    return _dir("ARLIB_RUNS_DIR", "runs")
+
+
+def data_dir() -> Path:
+    return _dir("ARLIB_DATA_DIR", "data")
+
+
+def demo_root() -> Path:
+    return data_dir() / "demo"
+
+
+def demo_data_path() -> Path:
+    return demo_root() / "UCF-101"
+
+
+def demo_checkpoint() -> Path:
+    from .cli import DEMO_CHECKPOINT
+
+    return Path(os.environ.get("ARLIB_DEMO_CHECKPOINT") or DEMO_CHECKPOINT)
+
+
+def ucf_mini_root() -> Path | None:
+    """The real UCF-101 clips next to the repo (../shared/ucf101-mini/UCF-101), when present."""
+    root = Path(os.environ.get("ARLIB_UCF_MINI") or ROOT.parent / "shared" / "ucf101-mini")
+    return root / "UCF-101" if (root / "UCF-101").is_dir() else None
+
+
+def short_path(path) -> str:
+    """A path relative to the repo when inside it (readable), else as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def user_path(text: str) -> Path:
+    """A folder typed by the user: ~ expanded, relative paths taken from the repository folder."""
+    path = Path(text.strip()).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def ensure_demo_dataset() -> Path:
+    """The demo dataset's UCF-101 folder, generated on first use (~2 s) into data/demo."""
+    from .demo import MANIFEST, make_demo_dataset
+
+    root = demo_root()
+    if (root / MANIFEST).exists():
+        return demo_data_path()
+    with st.spinner("Generating the demo dataset (first use, a few seconds)…"):
+        make_demo_dataset(root)
+    return demo_data_path()
+
+
+@st.cache_data(show_spinner=False, ttl=30, max_entries=16)
+def dataset_info(path: str, split: int = 1) -> dict:
+    """load_dataset as plain data (cached 30 s): summary, description, missing, [(path, class, part)]."""
+    from .datasets import load_dataset
+
+    ds = load_dataset(data=path, split=split)
+    return {"summary": ds.summary(), "description": ds.description, "missing": ds.missing, "layout": ds.layout,
+            "clips": [(c.path, c.class_name, part) for part, clips in (("train", ds.train), ("test", ds.test))
+                      for c in clips]}
+
+
+def default_checkpoint() -> Path:
+    from .cli import DEMO_CHECKPOINT, default_checkpoint as newest_best
+
+    path = newest_best(runs_dir())
+    return demo_checkpoint() if path == DEMO_CHECKPOINT else path
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+@contextmanager
+def guard(what: str = "this page"):
+    """One sentence for the user, never a traceback: ArlibError as is, anything else generic + logged.
+
+    Streamlit's own control flow (st.stop, st.rerun, st.switch_page) derives from BaseException and passes.
+    """
+    try:
+        yield
+    except ArlibError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception as exc:  # last resort: keep serving, log the traceback for the developer
+        log.exception("error while showing %s", what)
+        st.error(f"Something went wrong while showing {what} ({type(exc).__name__}); the details are in the "
+                 "server log. Try another input or reload the page.", icon=":material/error:")
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def safe_filename(name: str, default: str = "clip") -> str:
+    """An uploaded file's name made safe: no directories, unicode letters kept, extension kept (lower case)."""
+    name = unicodedata.normalize("NFC", str(name or "")).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")  # control characters
+    stem, ext = os.path.splitext(name)
+    ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:10].lower()
+    stem = re.sub(r"[^\w.\-]+", "_", stem).strip("._-")[:120]
+    stem = stem or default
+    return f"{stem}.{ext}" if ext else stem
+
+
+def file_hash(path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class ClipSource:
+    """A clip chosen on a page: an example file on disk, or an upload held in memory."""
+
+    name: str
+    path: Path | None = None  # examples
+    data: bytes | None = None  # uploads
+
+    @property
+    def key(self) -> str:
+        if self.data is not None:
+            return hashlib.sha1(self.data).hexdigest()
+        st_ = self.path.stat()
+        return hashlib.sha1(f"{self.path.resolve()}:{st_.st_size}:{st_.st_mtime_ns}".encode()).hexdigest()
+
+
+@contextmanager
+def materialised(source: ClipSource):
+    """A path to the clip: the example itself, or the upload written under a sanitised name into a fresh
+    temporary folder that is removed as soon as the caller is done with it."""
+    if source.data is None:
+        if not source.path.exists():
+            raise ArlibError(f"Clip {source.path} does not exist any more; pick another clip.")
+        yield source.path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="arlib-upload-"))
+    try:
+        target = (folder / safe_filename(source.name)).resolve()
+        if target.parent != folder.resolve():  # cannot happen after safe_filename; belt and braces
+            raise ArlibError(f"Upload name {source.name!r} is not usable; rename the file and upload it again.")
+        target.write_bytes(source.data)
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ clips
+
+
+def example_clips() -> list[tuple[str, Path]]:
+    """(label, path): the demo dataset's test clips, then the real UCF-101 clips when present."""
+    from .datasets import load_dataset
+
+    out: list[tuple[str, Path]] = []
+    try:
+        ds = load_dataset(data=ensure_demo_dataset())
+        out += [(f"demo · {c.class_name} · {Path(c.path).name}", Path(c.path)) for c in ds.test]
+    except ArlibError as exc:
+        log.warning("demo dataset unavailable: %s", exc)
+    ucf = ucf_mini_root()
+    if ucf is not None:
+        from .video import VIDEO_EXTENSIONS
+
+        for path in sorted(ucf.glob("*/*")):
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                out.append((f"UCF-101 · {path.parent.name} · {path.name}", path))
+    return out
+
+
+def clip_picker(key: str, label: str = "Clip") -> ClipSource | None:
+    """Upload or example, side by side; returns the chosen clip or None."""
+    mode = st.segmented_control(label, ["Example clip", "Upload a clip"], default="Example clip",
+                                key=f"{key}_mode", selection_mode="single") or "Example clip"
+    if mode == "Upload a clip":
+        up = st.file_uploader("Video file (mp4, avi, mov, mkv, webm, gif)", type=UPLOAD_TYPES, key=f"{key}_upload")
+        if up is None:
+            st.caption("Drop a clip above, or switch to an example clip.")
+            return None
+        return ClipSource(name=up.name, data=up.getvalue())
+    examples = example_clips()
+    if not examples:
+        st.warning("No example clips found; upload a clip instead.")
+        return None
+    labels = [lab for lab, _ in examples]
+    wanted = st.session_state.pop(f"{key}_wanted", None)
+    if wanted in labels:
+        st.session_state[f"{key}_example"] = wanted
+    choice = st.selectbox("Example clip", labels, key=f"{key}_example",
+                          help="The demo dataset's test clips, and real UCF-101 clips when ../shared/ucf101-mini exists.")
+    path = dict(examples)[choice]
+    return ClipSource(name=path.name, path=path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _probe(key: str, _path: str) -> dict:
+    from .video import probe
+
+    info = probe(_path)
+    return dict(info.__dict__)
+
+
+def probe_clip(key: str, path) -> dict:
+    return _probe(key, str(path))
+
+
+def _transcode_mp4(path, info: dict, max_frames: int = 900, short_side: int = 360) -> bytes:
+    from .video import read_frames, write_clip
+
+    n = min(int(info["num_frames"]), max_frames)
+    side = min(short_side, min(int(info["width"]), int(info["height"])))
+    frames = read_frames(path, list(range(n)), short_side=side)
+    h, w = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+    frames = np.ascontiguousarray(frames[:, :h, :w])
+    with tempfile.TemporaryDirectory(prefix="arlib-play-") as tmp:
+        target = Path(tmp) / "clip.mp4"
+        write_clip(target, frames, fps=float(info["fps"]), codec="libx264")
+        return target.read_bytes()
+
+
+@st.cache_data(show_spinner="Preparing the clip for the browser…", max_entries=32)
+def _playable(key: str, _path: str, _info: dict) -> bytes:
+    return _transcode_mp4(_path, _info)
+
+
+def show_video(key: str, path, info: dict | None = None, data: bytes | None = None) -> None:
+    """st.video of a clip; clips browsers cannot play (avi, gif, mkv, ...) are converted to H.264 MP4 first."""
+    path = Path(path)
+    info = info or probe_clip(key, path)
+    codecs = BROWSER_PLAYABLE.get(path.suffix.lower(), set())
+    if info.get("codec") in codecs:
+        st.video(data if data is not None else str(path), format="video/webm" if path.suffix.lower() == ".webm"
+                 else "video/mp4")
+        return
+    try:
+        st.video(_playable(key, str(path), info), format="video/mp4")
+        st.caption(f"{path.suffix.lstrip('.').upper()} ({info.get('codec')}) converted to MP4 for the browser.")
+    except ArlibError as exc:
+        st.warning(f"This clip cannot be shown in the browser ({exc})")
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def _predictor(path: str, mtime_ns: int):
+    from .predict import Predictor
+
+    return Predictor(path)
+
+
+def predictor(path):
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {short_path(path)} does not exist; pick another checkpoint or train one.")
+    return _predictor(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def checkpoint_key(path) -> tuple[str, int]:
+    path = Path(path)
+    return str(path.resolve()), path.stat().st_mtime_ns
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _checkpoint_meta(path: str, mtime_ns: int) -> dict:
+    from .checkpoints import load_checkpoint
+
+    meta = dict(load_checkpoint(path).meta)
+    meta.pop("optimizer", None)
+    return meta
+
+
+def checkpoint_meta(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {short_path(path)} does not exist; pick another checkpoint.")
+    return _checkpoint_meta(*checkpoint_key(path))
+
+
+@dataclass
+class CheckpointChoice:
+    path: Path
+    label: str
+
+
+def checkpoint_choices() -> list[CheckpointChoice]:
+    """Every run's checkpoints (newest run first), then the demo checkpoint and its siblings in assets/."""
+    from .runs import list_runs
+
+    order = {"best": 0, "last": 1}
+    out = []
+    for run in list_runs(runs_dir()):
+        for ck in sorted(run.checkpoints(), key=lambda p: (order.get(p.stem, 2), p.stem)):
+            out.append(CheckpointChoice(ck, f"{run.name} · {ck.stem}"))
+    demo = demo_checkpoint()
+    if demo.is_file():
+        out.append(CheckpointChoice(demo, f"demo checkpoint · {demo.name}"))
+        for sibling in sorted(demo.parent.glob("*.safetensors")):
+            if sibling.resolve() != demo.resolve():
+                out.append(CheckpointChoice(sibling, f"demo checkpoint · {sibling.name}"))
+    return out
+
+
+def checkpoint_picker(key: str, label: str = "Checkpoint") -> Path | None:
+    choices = checkpoint_choices()
+    if not choices:
+        st.warning("No checkpoint yet: the demo checkpoint (assets/demo.safetensors) is missing and no run has "
+                   "saved one. Train the demo on the Train page (about a minute), then come back.")
+        return None
+    default = default_checkpoint()
+    paths = [c.path for c in choices]
+    index = next((i for i, p in enumerate(paths) if p.resolve() == default.resolve()), 0)
+    label_of = {str(c.path): c.label for c in choices}
+    chosen = st.selectbox(label, [str(p) for p in paths], index=index, key=key, format_func=label_of.get,
+                          help="Default: the best checkpoint of the newest finished run, else the demo checkpoint.")
+    return Path(chosen)
+
+
+def run_of_checkpoint(path):
+    """The run directory a checkpoint belongs to: its parent run folder, else runs/<meta run>."""
+    from .runs import RunDir
+
+    path = Path(path)
+    if path.parent.name == "checkpoints" and (path.parent.parent / "config.json").exists():
+        return RunDir(path.parent.parent)
+    try:
+        name = checkpoint_meta(path).get("run")
+    except ArlibError:
+        return None
+    if name and (runs_dir() / name / "config.json").exists():
+        return RunDir(runs_dir() / name)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ predict
+
+
+def windows_for(duration_s: float) -> int:
+    return int(math.ceil(duration_s / WINDOW_S)) if duration_s > LONG_CLIP_S else 1
+
+
+@st.cache_data(show_spinner=False, max_entries=48)
+def _predict(clip_key: str, ckpt: str, ckpt_mtime_ns: int, windows: int, top_k: int, _clip_path: str) -> dict:
+    pred = predictor(ckpt).predict(_clip_path, top_k=top_k, windows=windows)
+    return {"json": pred.to_json(), "frames": pred.frames}
+
+
+def predict_clip(source: ClipSource, path, checkpoint, top_k: int = TOP_K) -> dict:
+    """Cached by clip content + checkpoint: {'json': Prediction.to_json(), 'frames': uint8 [N,H,W,3]}."""
+    info = probe_clip(source.key, path)
+    windows = windows_for(float(info["duration_s"]))
+    ckpt, mtime = checkpoint_key(checkpoint)
+    result = _predict(source.key, ckpt, mtime, windows, top_k, str(path))
+    out = {"json": dict(result["json"], clip=source.name), "frames": result["frames"]}
+    return out
+
+
+def per_row_for(n: int, max_per_row: int) -> int:
+    rows = max(1, math.ceil(n / max_per_row))
+    return max(1, math.ceil(n / rows))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def strip_png(key: str, frames: np.ndarray, attention: tuple, timestamps: tuple, max_per_row: int = 10,
+              thumb_h: int = 84) -> bytes:
+    import io
+
+    img = viz.attention_strip(frames, list(attention), list(timestamps), per_row=per_row_for(len(attention), max_per_row),
+                              thumb_h=thumb_h)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def gif_bytes(key: str, frames: np.ndarray, label: str, probability: float, attention: tuple) -> bytes:
+    attention = np.asarray(attention, float)
+    if len(frames) > 64:  # keep long clips' GIFs small: 64 evenly spaced sampled frames
+        pick = np.unique(np.linspace(0, len(frames) - 1, 64).round().astype(int))
+        frames, attention = frames[pick], attention[pick]
+    return viz.annotated_gif(frames, label, probability, attention, height=192)
+
+
+def window_slices(pred: dict) -> list[slice]:
+    n_windows = max(1, len(pred.get("windows") or []))
+    t = len(pred["attention"]) // n_windows
+    return [slice(w * t, (w + 1) * t) for w in range(n_windows)]
+
+
+def show_strip(key: str, pred: dict, frames: np.ndarray, max_per_row: int = 10, thumb_h: int = 84,
+               window: int | None = None) -> None:
+    """The sampled frames with each frame's attention in a heat cell directly beneath it (one image)."""
+    slices = window_slices(pred)
+    sl = slices[window or 0] if len(slices) > 1 else slice(None)
+    scale = len(slices)  # with windows, each window's attention sums to 1/windows
+    attention = tuple(round(a * scale, 6) for a in pred["attention"][sl])
+    stamps = tuple(pred["timestamps_s"][sl])
+    png = strip_png(f"{key}:{window}:{max_per_row}:{thumb_h}", frames[sl], attention, stamps, max_per_row, thumb_h)
+    st.image(png, width="content" if max_per_row >= 8 else "stretch")
+
+
+def top1(pred: dict) -> dict:
+    return pred["top_k"][0]
+
+
+def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.ndarray) -> None:
+    """The Predict page's panels: clip + GIF, top-k, timings; frame/attention strip; attention over time;
+    timeline for long clips; downloads."""
+    import json
+
+    best = top1(pred)
+    windows = pred.get("windows") or []
+    left, right = st.columns([5, 6], gap="large")
+    with left:
+        st.subheader("The clip")
+        show_video(source.key, path, data=source.data)
+        st.caption(f"{pred['num_frames']} frames · {pred['fps']:g} fps · {pred['duration_s']:.1f} s")
+    with right:
+        st.subheader(f"{best['label']} · {best['probability']:.0%}")
+        st.plotly_chart(viz.top_k_bars(pred["top_k"], title=f"Top {len(pred['top_k'])}"), key=f"{key}_topk")
+        sec = pred["seconds"]
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("decode", f"{sec['decode']:.2f} s")
+        c2.metric("backbone", f"{sec['backbone']:.2f} s")
+        c3.metric("head", f"{sec['head']:.3f} s")
+        c4.metric("total", f"{sum(sec.values()):.2f} s")
+
+    st.subheader("Sampled frames and their attention")
+    st.caption("Each frame the model saw, in time order, with its attention weight in the cell directly beneath "
+               "it (brighter = more weight) and its time in the clip.")
+    window = None
+    if len(windows) > 1:
+        labels = [f"window {i + 1}: {w['start_s']:.0f}–{w['end_s']:.0f} s · {w['label']} {w['probability']:.0%}"
+                  for i, w in enumerate(windows)]
+        window = st.selectbox("Window", range(len(windows)), format_func=labels.__getitem__, key=f"{key}_window")
+    show_strip(f"{key}", pred, frames, max_per_row=10, window=window)
+    st.plotly_chart(viz.attention_curve({best["label"]: (pred["timestamps_s"], pred["attention"])},
+                                        title="Attention over time"), key=f"{key}_attn")
+    if len(windows) > 1:
+        st.plotly_chart(viz.timeline(windows, title=f"Prediction over time ({len(windows)} windows of the clip)"),
+                        key=f"{key}_timeline")
+
+    scale = max(1, len(windows))
+    gif = gif_bytes(f"{key}:gif", frames, best["label"], float(best["probability"]),
+                    tuple(a * scale for a in pred["attention"]))
+    g1, g2 = st.columns([5, 6], gap="large")
+    with g1:
+        st.subheader("Annotated GIF")
+        st.image(gif, caption="Sampled frames with the label and each frame's attention", width=320)
+    with g2:
+        st.subheader("Downloads")
+        stem = Path(safe_filename(source.name)).stem
+        st.download_button("Download the annotated GIF", gif, file_name=f"{stem}-prediction.gif", mime="image/gif",
+                           key=f"{key}_dl_gif", icon=":material/download:")
+        st.download_button("Download the prediction JSON", json.dumps(pred, indent=2), file_name=f"{stem}-prediction.json",
+                           mime="application/json", key=f"{key}_dl_json", icon=":material/download:")
+        with st.expander("Prediction JSON"):
+            st.json(pred, expanded=1)
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+SCALAR_KEYS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_mean_class_accuracy",
+               "lr", "seconds", "clips_skipped"]
+
+
+def epoch_table(rows: list[dict], run: str | None = None) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {"run": run} if run else {}
+        row.update({k: r.get(k) for k in SCALAR_KEYS})
+        out.append(row)
+    return out
+
+
+def pct(x) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def state_badge(state: str) -> str:
+    colour = {"finished": "green", "training": "blue", "features": "blue", "evaluating": "blue", "starting": "blue",
+              "stopped": "orange", "failed": "red", "died": "red"}.get(state, "gray")
+    return f":{colour}-badge[{state}]"

@@ -1,0 +1,349 @@
+"""Training jobs for the app: `python -m arlib train` runs as its own process, writing its run directory.
+
+The app never trains in-process. It launches the trainer (a new session, so a closed browser or a
+restarted app leaves it running), stops it with SIGTERM (graceful: the trainer finishes the step, saves
+`last` and says 'stopped'), resumes it with --resume, and reads everything back from the run directory,
+so a reload rebuilds the whole picture. One job at a time: `active_job` is checked before every launch,
+and the trainer's own lock (runs/.train.lock) catches a race; its one-sentence error is surfaced.
+
+Besides the trainer's files, a launched run holds `launch.json` (pid, command, time) written here: it
+covers the seconds between the launch and the trainer's first status.json, and runs that never got that
+far (a bad argument, the lock) still show their error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ArlibError
+from .fileio import atomic_write_json, read_json
+from .runs import ACTIVE_STATES, RunDir, list_runs, process_alive, validate_run_name
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAUNCH_FILE = "launch.json"
+TERMINAL_STATES = ("finished", "stopped", "failed", "died")
+LOCK_ERROR = "Another training job is running"
+
+# Popen objects of the trainers this app process started, so their exit codes are collected (no zombies).
+_children: dict[str, subprocess.Popen] = {}
+_launch_lock = threading.Lock()
+
+
+@dataclass
+class TrainOptions:
+    """What the Train form sets; None means 'leave it to the preset / the trainer's defaults'."""
+
+    data: str
+    splits: str | None = None
+    split: int = 1
+    classes: str | None = None
+    backbone: str | None = None
+    model: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seq_len: int | None = None
+    lr: float | None = None
+    preset: str | None = None
+
+
+def train_command(out: str | Path, options: TrainOptions | None = None, resume: bool = False,
+                  epochs: int | None = None, extra: list[str] | None = None) -> list[str]:
+    """The argv of `python -m arlib train ... --out OUT --quiet` (or `--resume`)."""
+    cmd = [sys.executable, "-m", "arlib", "train"]
+    if options is not None:
+        o = options
+        pairs = [("--data", o.data), ("--splits", o.splits), ("--split", o.split), ("--classes", o.classes),
+                 ("--backbone", o.backbone), ("--model", o.model), ("--epochs", o.epochs),
+                 ("--batch-size", o.batch_size), ("--seq-len", o.seq_len), ("--lr", o.lr), ("--preset", o.preset)]
+        for flag, value in pairs:
+            if value is not None and value != "":
+                cmd += [flag, str(value)]
+    cmd += list(extra or [])
+    if resume:
+        cmd.append("--resume")
+        if epochs:
+            cmd += ["--epochs", str(int(epochs))]
+    cmd += ["--out", str(out), "--quiet"]
+    return cmd
+
+
+def config_to_args(config: dict) -> list[str]:
+    """A saved config.json as CLI flags: restarts a run from scratch with exactly its settings."""
+    flags = {"data": "--data", "splits": "--splits", "split": "--split", "classes": "--classes",
+             "features": "--features", "val_fraction": "--val-fraction", "cache_dir": "--cache-dir",
+             "backbone": "--backbone", "cache_frames": "--cache-frames", "model": "--model",
+             "latent_dim": "--latent-dim", "hidden_dim": "--hidden-dim", "head_dim": "--head-dim",
+             "num_layers": "--num-layers", "dropout": "--dropout", "epochs": "--epochs",
+             "batch_size": "--batch-size", "seq_len": "--seq-len", "lr": "--lr", "weight_decay": "--weight-decay",
+             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "preset": "--preset"}
+    args: list[str] = []
+    for key, flag in flags.items():
+        value = config.get(key)
+        if value is not None and value != "":
+            args += [flag, str(value)]
+    if config.get("crops"):
+        args += ["--crops", ",".join(config["crops"])]
+    if config.get("flip") is False:
+        args.append("--no-flip")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------- state
+
+
+def _reap() -> None:
+    for key, proc in list(_children.items()):
+        if proc.poll() is not None:
+            _children.pop(key, None)
+            launch = Path(key) / LAUNCH_FILE
+            record = read_json(launch, {}) or {}
+            if record.get("pid") == proc.pid and "returncode" not in record:
+                record["returncode"] = proc.returncode
+                atomic_write_json(launch, record)
+
+
+def read_launch(run: RunDir) -> dict:
+    return read_json(run.path / LAUNCH_FILE, {}) or {}
+
+
+def _launch_alive(run: RunDir) -> bool:
+    launch = read_launch(run)
+    return bool(launch) and process_alive(launch.get("pid"), launch.get("pid_started"))
+
+
+def list_jobs(root: str | Path) -> list[RunDir]:
+    """Run directories (newest first), including launched ones whose trainer has not written config.json yet."""
+    _reap()
+    runs = list_runs(root)
+    known = {r.path for r in runs}
+    root = Path(root)
+    pending = []
+    if root.is_dir():
+        pending = [RunDir(p) for p in root.iterdir()
+                   if p.is_dir() and p not in known and (p / LAUNCH_FILE).exists()]
+    both = runs + pending
+    return sorted(both, key=lambda r: _mtime(r), reverse=True)
+
+
+def _mtime(run: RunDir) -> float:
+    for path in (run.config_path, run.path / LAUNCH_FILE, run.path):
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def active_job(root: str | Path) -> RunDir | None:
+    """The run whose trainer is alive (status says active, or it was just launched), else None."""
+    for run in list_jobs(root):
+        state = run.read_status().get("state")
+        if state in ACTIVE_STATES:
+            return run
+        if state not in TERMINAL_STATES and _launch_alive(run):
+            return run
+    return None
+
+
+def _last_error_line(run: RunDir) -> str | None:
+    """The trainer's own one-sentence error ('error: ...' on stderr, appended to train.log)."""
+    for line in reversed(run.log_tail(40).splitlines()):
+        line = line.strip()
+        if line.startswith("error: "):
+            return line[len("error: "):]
+    return None
+
+
+def job_state(run: RunDir) -> dict:
+    """status.json made whole for display: state, error, progress fraction, a progress line."""
+    _reap()
+    status = dict(run.read_status())
+    launch = read_launch(run)
+    state = status.get("state")
+    if not state:
+        if _launch_alive(run):
+            state, status["message"] = "starting", "starting the trainer"
+        elif launch:
+            state = "failed"
+            status["error"] = _last_error_line(run) or (
+                "The trainer exited before it started; read the log below, fix the cause and launch again.")
+        else:
+            state = "unknown"
+    elif state == "died":
+        status["error"] = _last_error_line(run) or status.get("error")
+    elif state == "failed" and not status.get("error"):
+        status["error"] = _last_error_line(run) or "The trainer failed; read the log below."
+    status["state"] = state
+    status["active"] = state in ACTIVE_STATES
+    status["fraction"], status["line"] = _progress(status)
+    status["has_last"] = run.checkpoint("last").exists()
+    return status
+
+
+def _progress(s: dict) -> tuple[float, str]:
+    state = s.get("state")
+    epochs = int(s.get("epochs") or 0)
+    epoch = int(s.get("epoch") or 0)
+    if state == "finished":
+        return 1.0, f"finished: {epochs or epoch} epochs"
+    phase = s.get("phase") or state
+    if phase == "features":
+        done, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)
+        return (done / total if total else 0.0), s.get("message") or "computing features"
+    if not epochs:
+        return 0.0, s.get("message") or str(state)
+    steps = int(s.get("steps_per_epoch") or 0)
+    step = int(s.get("step") or 0)
+    if phase == "training" and steps and epoch >= 1:
+        done = (epoch - 1) + min(step, steps) / steps
+        line = f"epoch {epoch}/{epochs} · step {min(step, steps)}/{steps}"
+    else:
+        done = epoch
+        line = s.get("message") or f"epoch {epoch}/{epochs}"
+    eta = s.get("eta_s")
+    if s.get("active") or state in ACTIVE_STATES:
+        if eta is not None and phase == "training":
+            line += f" · about {format_seconds(eta)} left"
+    return max(0.0, min(1.0, done / epochs)), line
+
+
+def format_seconds(seconds) -> str:
+    seconds = max(0, int(round(float(seconds))))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+# ---------------------------------------------------------------------------------------------- actions
+
+
+def _busy_error(busy: RunDir) -> ArlibError:
+    state = job_state(busy).get("state")
+    return ArlibError(f"Run '{busy.name}' is still {state}; this machine trains one job at a time, so wait for "
+                      "it to finish or stop it first.")
+
+
+def _start(run: RunDir, cmd: list[str], wait_s: float) -> RunDir:
+    run.path.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(run.log_path, "ab") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} app: {' '.join(cmd[1:])}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    try:
+        import psutil
+
+        started = psutil.Process(proc.pid).create_time()
+    except Exception:  # the process may already be gone; then there is nothing to match
+        started = None
+    _children[str(run.path)] = proc
+    atomic_write_json(run.path / LAUNCH_FILE, {"pid": proc.pid, "pid_started": started, "command": cmd,
+                                               "launched_at": time.time()})
+    _wait_for_start(run, proc, wait_s)
+    return run
+
+
+def _wait_for_start(run: RunDir, proc: subprocess.Popen, wait_s: float) -> None:
+    """Wait until the trainer says it started (or exits): an immediate failure becomes this launch's error."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            _reap()
+            if proc.returncode != 0:
+                message = _last_error_line(run) or (
+                    f"The trainer exited at once (code {proc.returncode}); read {run.log_path} for the cause.")
+                if LOCK_ERROR in message and not run.status_path.exists() and not run.checkpoints():
+                    _remove_stillborn(run)  # lost the race for the lock: leave no empty run behind
+                raise ArlibError(message)
+            return
+        if run.read_raw_status().get("pid") == proc.pid:
+            return
+        time.sleep(0.2)
+
+
+def _remove_stillborn(run: RunDir) -> None:
+    for name in ("config.json", LAUNCH_FILE, "train.log", "metrics.jsonl"):
+        (run.path / name).unlink(missing_ok=True)
+    try:
+        run.path.rmdir()
+    except OSError:
+        pass
+
+
+def launch(root: str | Path, name: str, options: TrainOptions, wait_s: float = 20.0) -> RunDir:
+    """Start a new run root/name; refuses (ArlibError, one sentence) when a job runs or the name is taken."""
+    validate_run_name(name)
+    root = Path(root)
+    with _launch_lock:
+        busy = active_job(root)
+        if busy is not None:
+            raise _busy_error(busy)
+        run = RunDir(root / name)
+        if run.exists() or (run.path / LAUNCH_FILE).exists():
+            raise ArlibError(f"A run named '{name}' already exists in {root}; choose another name, or resume that run.")
+        return _start(run, train_command(run.path.resolve(), options), wait_s)
+
+
+def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float = 20.0) -> RunDir:
+    """Continue a stopped, failed or died run from checkpoints/last (epochs may extend it).
+
+    A run that never saved a checkpoint (it failed while computing features) restarts from scratch with
+    its saved configuration: the trainer's --resume needs `last`, and nothing else of value exists yet.
+    """
+    validate_run_name(name)
+    root = Path(root)
+    with _launch_lock:
+        run = RunDir(root / name)
+        busy = active_job(root)
+        if busy is not None:
+            raise _busy_error(busy)
+        if not run.exists():
+            raise ArlibError(f"Run '{name}' has no config.json in {root}, so it cannot be resumed; launch a new run.")
+        if run.checkpoint("last").exists():
+            return _start(run, train_command(run.path.resolve(), resume=True, epochs=epochs), wait_s)
+        config = run.read_config()
+        if epochs:
+            config["epochs"] = int(epochs)
+        if run.read_metrics():
+            raise ArlibError(f"Run '{name}' has metrics but no checkpoints/last to resume from; launch a new run.")
+        for stale in ("config.json", "status.json", "metrics.jsonl"):
+            (run.path / stale).unlink(missing_ok=True)
+        return _start(run, train_command(run.path.resolve(), extra=config_to_args(config)), wait_s)
+
+
+def stop(run: RunDir) -> str:
+    """SIGTERM to the trainer: it finishes the step, saves `last` and marks the run 'stopped'."""
+    status = run.read_raw_status()
+    launch_info = read_launch(run)
+    for pid, started in ((status.get("pid"), status.get("pid_started")),
+                         (launch_info.get("pid"), launch_info.get("pid_started"))):
+        if pid and process_alive(pid, started):
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            return f"Asked run '{run.name}' to stop; it finishes the current step and saves checkpoints/last."
+    raise ArlibError(f"Run '{run.name}' is not running, so there is nothing to stop.")
+
+
+def wait_until_done(run: RunDir, timeout_s: float, poll_s: float = 0.5) -> dict:
+    """For scripts and tests: poll until the run leaves the active states or its trainer exits."""
+    deadline = time.time() + timeout_s
+    state = job_state(run)
+    while time.time() < deadline:
+        state = job_state(run)
+        if not state["active"]:
+            return state
+        time.sleep(poll_s)
+    return state
+

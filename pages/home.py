@@ -1,0 +1,74 @@
+"""Home: what the studio does, the state of things, and one-click paths."""
+
+import streamlit as st
+
+from arlib import app_support as app
+from arlib import jobs
+from arlib.backbones import REGISTRY, availability
+from arlib.runs import list_runs
+
+st.title("Action Recognition Studio")
+st.markdown(
+    "Recognise human actions in video clips with a frozen image backbone, a bidirectional LSTM and temporal "
+    "attention.  \nPoint it at a dataset, train a model as a background job and watch it learn, then predict "
+    "on any clip and see **which frames the model looked at**.  \nEverything works offline: a synthetic demo "
+    "dataset and a demo checkpoint are built in."
+)
+
+st.subheader("Start here")
+c1, c2, c3 = st.columns(3)
+with c1, st.container(border=True):
+    st.markdown("**Try the demo**  \nPredict a demo clip with the shipped demo checkpoint.")
+    if st.button("Try the demo", type="primary", icon=":material/play_arrow:", key="try_demo"):
+        app.ensure_demo_dataset()
+        st.session_state["predict_clip_mode"] = "Example clip"
+        st.switch_page("pages/predict.py")
+with c2, st.container(border=True):
+    st.markdown("**Train**  \nLaunch a training run (the demo preset finishes in about a minute).")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+with c3, st.container(border=True):
+    st.markdown("**Predict**  \nUpload a clip or pick an example; see the top-5 and the attention.")
+    st.page_link("pages/predict.py", label="Go to Predict", icon=":material/movie:")
+
+st.subheader("The state of things")
+with app.guard("the state of things"):
+    runs = list_runs(app.runs_dir())
+    finished = [r for r in runs if r.read_status().get("state") == "finished"]
+    active = jobs.active_job(app.runs_dir())
+    demo_ready = (app.demo_root() / "demo.json").exists()
+    ucf = app.ucf_mini_root()
+    ckpt = app.default_checkpoint()
+
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Datasets found", 1 + (ucf is not None) if demo_ready else int(ucf is not None))
+    m2.metric("Runs", len(runs), help=f"{len(finished)} finished; stored in {app.short_path(app.runs_dir())}")
+    m3.metric("Training job", active.name if active else "none")
+    avail = availability()
+    m4.metric("Backbones available", f"{sum(v is None for v in avail.values())} of {len(avail)}")
+
+    left, right = st.columns(2, gap="large")
+    with left, st.container(border=True):
+        st.markdown("**Datasets**")
+        st.markdown(
+            f"- Demo dataset: {'ready at `' + app.short_path(app.demo_root()) + '`' if demo_ready else 'generated on first use into `' + app.short_path(app.demo_root()) + '`'}\n"
+            f"- Real UCF-101 clips: {'`' + str(ucf) + '` (' + str(sum(1 for _ in ucf.glob('*/*'))) + ' clips)' if ucf else 'not found (../shared/ucf101-mini)'}"
+        )
+        st.markdown("**Checkpoints**")
+        st.markdown(f"- Default for prediction: `{app.short_path(ckpt)}`"
+                    + ("" if ckpt.exists() else " — missing: train the demo on the Train page"))
+        if active:
+            state = jobs.job_state(active)
+            st.markdown(f"**Running:** `{active.name}` · {state['line']}")
+            st.progress(state["fraction"])
+            st.page_link("pages/train.py", label="Watch it on Train", icon=":material/visibility:")
+        elif runs:
+            newest = runs[0]
+            st.markdown(f"**Newest run:** `{newest.name}` · {newest.read_status().get('state', 'unknown')}")
+    with right, st.container(border=True):
+        st.markdown("**Backbones**")
+        rows = [{"backbone": name, "features": REGISTRY[name].feature_dim,
+                 "input": f"{REGISTRY[name].preprocessing.input_size}px",
+                 "available": "yes" if reason is None else "no",
+                 "why not": reason or ""} for name, reason in avail.items()]
+        st.dataframe(rows, hide_index=True, width="stretch",
+                     column_config={"why not": st.column_config.TextColumn(width="large")})

@@ -1,0 +1,30 @@
+"""Predict: a clip (upload or example) + a checkpoint -> top-k, attention over the sampled frames, GIF, JSON."""
+
+import streamlit as st
+
+from arlib import app_support as app
+
+st.title("Predict")
+st.caption("Upload a clip or pick an example, choose a checkpoint, and see what the model predicts and which "
+           "frames it attended to.")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    source = app.clip_picker("predict_clip")
+with right:
+    checkpoint = app.checkpoint_picker("predict_checkpoint")
+    if checkpoint is not None:
+        with app.guard("the checkpoint"):
+            meta = app.checkpoint_meta(checkpoint)
+            metrics = meta.get("metrics") or {}
+            st.caption(f"{len(meta['classes'])} classes · {meta['model']['kind']} model · backbone "
+                       f"{meta.get('backbone')} · {meta['seq_len']} frames · epoch {meta.get('epoch')} · "
+                       f"val top-1 {app.pct(metrics.get('val_top1'))}")
+
+if source is not None and checkpoint is not None:
+    with app.guard("the prediction"):
+        with st.spinner("Predicting…"):
+            with app.materialised(source) as path:  # an upload lives in a temp folder only this long
+                result = app.predict_clip(source, path, checkpoint)
+                st.divider()
+                app.show_prediction("predict", source, path, result["json"], result["frames"])

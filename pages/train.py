@@ -1,0 +1,189 @@
+"""Train: a form that launches `python -m arlib train` as its own process, and a live view of any run
+rebuilt from its run directory (progress, curves, log tail, stop, resume)."""
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from arlib import app_support as app
+from arlib import jobs, viz
+from arlib.backbones import DEFAULT_BACKBONE, REGISTRY, availability
+from arlib.datasets import load_dataset
+from arlib.errors import ArlibError
+from arlib.model import MODEL_KINDS
+from arlib.runs import RunDir, validate_run_name
+from arlib.train import PRESETS, TrainConfig
+
+st.title("Train")
+st.caption("Training runs as its own process and writes runs/<name>/; this page only reads that folder, so a "
+           "reload or a closed browser loses nothing. One job at a time on this machine.")
+
+root = app.runs_dir()
+MODEL_HELP = {"attention": "BiLSTM + temporal attention (the thesis model)", "lstm": "BiLSTM, last state (no attention)",
+              "frame_avg": "per-frame classifier averaged over time (the baseline)"}
+form_col, watch_col = st.columns([2, 3], gap="large")
+
+# ------------------------------------------------------------------------------------------------ new run
+with form_col:
+    st.subheader("New run")
+    with app.guard("the training form"):
+        st.session_state.setdefault("train_data", str(app.demo_data_path()))
+        data_text = st.text_input("Dataset folder", key="train_data",
+                                  help="As on the Data page: one subfolder per class, split files found nearby.")
+        data_path = app.user_path(data_text) if data_text.strip() else None
+        info = None
+        if data_path is not None:
+            if data_path == app.demo_data_path():
+                app.ensure_demo_dataset()
+            try:
+                info = app.dataset_info(str(data_path), 1)
+                st.caption(info["description"])
+            except ArlibError as exc:
+                st.error(str(exc), icon=":material/error:")
+        preset = st.segmented_control("Preset", ["demo", "thesis", "custom"], default="demo", key="train_preset",
+                                      help="demo: a tiny model, about a minute on the demo data; thesis: the "
+                                           "thesis recipe exactly; custom: the trainer's defaults.") or "custom"
+        base = TrainConfig().to_dict() | PRESETS.get(preset, {})
+        avail = availability()
+        usable = [name for name, reason in avail.items() if reason is None]
+        classes_all = info["summary"]["classes"] if info else []
+        n = st.session_state.setdefault("train_launches", 0)
+        st.session_state.setdefault(f"train_name_{n}", f"{preset if preset != 'custom' else 'run'}-"
+                                                        f"{time.strftime('%Y%m%d-%H%M%S')}")
+
+        with st.form("train_form", border=True):
+            picked = st.multiselect("Classes (empty = all)", classes_all, key=f"train_classes_{data_text}",
+                                    placeholder=f"all {len(classes_all)} classes")
+            a, b = st.columns(2)
+            split = a.selectbox("Split", [1, 2, 3], key="train_split",
+                                disabled=bool(info) and info["layout"] != "ucf101",
+                                help="UCF-101 split; folder-per-class datasets get a seeded group split.")
+            model = b.selectbox("Model", MODEL_KINDS, key="train_model", format_func=lambda k: f"{k}: {MODEL_HELP[k]}")
+            backbone = st.selectbox("Backbone", usable, index=usable.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in
+                                    usable else 0, key="train_backbone",
+                                    format_func=lambda k: f"{k} ({REGISTRY[k].feature_dim}-d, "
+                                                          f"{REGISTRY[k].preprocessing.input_size}px)")
+            disabled = {k: r for k, r in avail.items() if r is not None}
+            if disabled:
+                st.caption("Not available here: " + "; ".join(f"**{k}** ({r})" for k, r in disabled.items()))
+            c, d = st.columns(2)
+            epochs = c.number_input("Epochs", 1, 500, int(base["epochs"]), key=f"train_epochs_{preset}")
+            batch = d.number_input("Batch size", 2, 256, int(base["batch_size"]), key=f"train_batch_{preset}")
+            e, f = st.columns(2)
+            seq_len = e.number_input("Sequence length (frames)", 2, 128, int(base["seq_len"]),
+                                     key=f"train_seq_{preset}")
+            lr = f.number_input("Learning rate", 1e-7, 1.0, float(base["lr"]), format="%.0e", step=1e-5,
+                                key=f"train_lr_{preset}")
+            name = st.text_input("Run name", key=f"train_name_{n}",
+                                 help="Letters, digits, '.', '_' or '-'; the run is written to runs/<name>/.")
+            submitted = st.form_submit_button("Launch training", type="primary", icon=":material/rocket_launch:")
+
+        busy = jobs.active_job(root)
+        if busy is not None:
+            st.info(f"Run '{busy.name}' is training; a new run can start when it finishes or is stopped.",
+                    icon=":material/hourglass_top:")
+        if submitted:
+            validate_run_name(name.strip())
+            if data_path is None:
+                raise ArlibError("Type a dataset folder first (the demo dataset is the default).")
+            classes = ",".join(picked) if picked else None
+            load_dataset(data=str(data_path), split=split, classes=classes)  # one clear sentence if unusable
+            options = jobs.TrainOptions(data=str(data_path), split=split, classes=classes, backbone=backbone,
+                                        model=model, epochs=int(epochs), batch_size=int(batch), seq_len=int(seq_len),
+                                        lr=float(lr), preset=None if preset == "custom" else preset)
+            with st.spinner("Starting the trainer…"):
+                jobs.launch(root, name.strip(), options)
+            st.session_state["train_launches"] = n + 1
+            st.session_state["train_watch"] = name.strip()
+            st.rerun()
+
+
+# ------------------------------------------------------------------------------------------------ watch
+def curves(run: RunDir) -> None:
+    rows = run.read_metrics()
+    if not rows:
+        st.caption("Curves appear after the first epoch.")
+        return
+    l, r = st.columns(2)
+    with l:
+        st.plotly_chart(viz.metric_curves({run.name: rows}, ["train_loss", "val_loss"], "Loss"), key="train_loss_fig")
+    with r:
+        st.plotly_chart(viz.metric_curves({run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"],
+                                          "Accuracy"), key="train_acc_fig")
+
+
+def panel(name: str) -> None:
+    with app.guard("the run"):
+        run = RunDir(root / name)
+        s = jobs.job_state(run)
+        state = s["state"]
+        was_active = st.session_state.get("train_was_active")
+        st.session_state["train_was_active"] = (name, s["active"])
+        if was_active and was_active[0] == name and was_active[1] and not s["active"]:
+            st.rerun()  # the job just ended: refresh the whole page (run list, form, sidebar)
+
+        config = run.read_config()
+        st.markdown(f"#### {name} &nbsp; {app.state_badge(state)}")
+        if config:
+            st.caption(f"{Path(str(config.get('data'))).name} · classes {config.get('classes') or 'all'} · "
+                       f"{config.get('model')} · {config.get('backbone')} · {config.get('epochs')} epochs · "
+                       f"batch {config.get('batch_size')} · {config.get('seq_len')} frames · lr {config.get('lr'):g}"
+                       f" · preset {config.get('preset') or 'none'}")
+        if state in ("failed", "died") and s.get("error"):
+            st.error(s["error"], icon=":material/error:")
+        st.progress(s["fraction"], text=s["line"])
+        last = s.get("last_metrics") or {}
+        m = st.columns(4)
+        m[0].metric("Epoch", f"{s.get('epoch') or 0}/{s.get('epochs') or config.get('epochs') or '?'}")
+        m[1].metric("Time left" if s["active"] else "Time", jobs.format_seconds(s.get("eta_s") or 0) if s["active"]
+                    else jobs.format_seconds(s.get("elapsed_s") or 0))
+        m[2].metric("Train loss", f"{s['train_loss']:.3f}" if s.get("train_loss") is not None else "–")
+        m[3].metric("Best val top-1", app.pct(s.get("best_val_top1")), help=f"last epoch: {app.pct(last.get('val_top1'))}")
+
+        b = st.columns([1, 1, 2])
+        if s["active"]:
+            if b[0].button("Stop", icon=":material/stop:", key="train_stop",
+                           help="Graceful: the trainer finishes the step, saves checkpoints/last and stops."):
+                st.toast(jobs.stop(run))
+        elif state in ("stopped", "failed", "died"):
+            if b[0].button("Resume", type="primary", icon=":material/play_arrow:", key="train_resume",
+                           help="Continue from checkpoints/last (or restart, if it never saved one)."):
+                with st.spinner("Starting the trainer…"):
+                    jobs.resume(root, name)
+                st.session_state["train_was_active"] = (name, True)
+                st.rerun()
+        elif state == "finished":
+            more = b[1].number_input("Total epochs", int(config.get("epochs") or 1) + 1, 1000,
+                                     int(config.get("epochs") or 1) + 5, key="train_more", label_visibility="collapsed")
+            if b[0].button("Train more", icon=":material/add:", key="train_extend",
+                           help="Resume the finished run up to the total number of epochs on the right."):
+                with st.spinner("Starting the trainer…"):
+                    jobs.resume(root, name, epochs=int(more))
+                st.session_state["train_was_active"] = (name, True)
+                st.rerun()
+        curves(run)
+        with st.expander("Log (last 25 lines)", expanded=state in ("failed", "died")):
+            st.code(run.log_tail(25) or "(empty)", language=None)
+
+
+with watch_col:
+    st.subheader("Runs")
+    with app.guard("the run list"):
+        runs = jobs.list_jobs(root)
+        if not runs:
+            st.info("No runs yet: launch one with the form (the demo preset on the demo data takes about a minute).")
+        else:
+            names = [r.name for r in runs]
+            busy = jobs.active_job(root)
+            if st.session_state.get("train_watch") not in names:
+                st.session_state["train_watch"] = busy.name if busy else names[0]
+
+            def describe(n: str) -> str:
+                st_ = jobs.job_state(RunDir(root / n))["state"]
+                return f"{n} · {st_}"
+
+            watched = st.selectbox("Watch run", names, key="train_watch", format_func=describe,
+                                   help="Default: the running job, else the newest run.")
+            live = jobs.job_state(RunDir(root / watched))["active"]
+            st.fragment(run_every=2 if live else None)(panel)(watched)
