@@ -39,7 +39,7 @@ def job_status() -> None:
 
 
 with st.sidebar:
-    st.markdown("**Action Recognition Studio**")
+    st.markdown("**Training job**")
     job_status()
 
 with app.guard(page.title):

@@ -35,6 +35,35 @@ WINDOW_S = 8.0
 TOP_K = 5
 
 
+def _work_around_checkpoint_sniffing() -> None:
+    """Workaround for a bug in arlib.checkpoints._refuse_unsafe (reported): it takes every file whose first
+    byte is 0x80 (or whose first two are 'PK') for a pickle, but a safetensors file starts with its header
+    length as 8 little-endian bytes, so a header of 9856 bytes (0x2680) starts with 0x80 and a valid
+    checkpoint is refused. A file with a safetensors header ('{' at byte 8) is not a pickle: let it through.
+    A no-op once the library checks this itself."""
+    from . import checkpoints
+
+    original = checkpoints._refuse_unsafe
+    if getattr(original, "_app_workaround", False):
+        return
+
+    def refuse_unsafe(path, head):
+        try:
+            with open(path, "rb") as f:
+                start = f.read(9)
+        except OSError:
+            start = b""
+        if len(start) == 9 and start[8:9] == b"{":
+            return
+        original(path, head)
+
+    refuse_unsafe._app_workaround = True
+    checkpoints._refuse_unsafe = refuse_unsafe
+
+
+_work_around_checkpoint_sniffing()
+
+
 # ------------------------------------------------------------------------------------------------ places
 
 
@@ -149,6 +178,11 @@ def safe_filename(name: str, default: str = "clip") -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    return file_hash(path)
+
+
 def file_hash(path) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:
@@ -167,10 +201,11 @@ class ClipSource:
 
     @property
     def key(self) -> str:
+        """The content hash: the same clip uploaded or picked from disk shares cached predictions."""
         if self.data is not None:
             return hashlib.sha1(self.data).hexdigest()
         st_ = self.path.stat()
-        return hashlib.sha1(f"{self.path.resolve()}:{st_.st_size}:{st_.st_mtime_ns}".encode()).hexdigest()
+        return _file_hash(str(self.path.resolve()), st_.st_size, st_.st_mtime_ns)
 
 
 @contextmanager
@@ -435,16 +470,20 @@ def window_slices(pred: dict) -> list[slice]:
     return [slice(w * t, (w + 1) * t) for w in range(n_windows)]
 
 
-def show_strip(key: str, pred: dict, frames: np.ndarray, max_per_row: int = 10, thumb_h: int = 84,
+def show_strip(key: str, pred: dict, frames: np.ndarray, budget_px: int = 1150, thumb_h: int = 96,
                window: int | None = None) -> None:
-    """The sampled frames with each frame's attention in a heat cell directly beneath it (one image)."""
+    """The sampled frames with each frame's attention in a heat cell directly beneath it (one image, so the
+    two cannot drift apart), in as few balanced rows as fit budget_px."""
     slices = window_slices(pred)
     sl = slices[window or 0] if len(slices) > 1 else slice(None)
     scale = len(slices)  # with windows, each window's attention sums to 1/windows
     attention = tuple(round(a * scale, 6) for a in pred["attention"][sl])
     stamps = tuple(pred["timestamps_s"][sl])
-    png = strip_png(f"{key}:{window}:{max_per_row}:{thumb_h}", frames[sl], attention, stamps, max_per_row, thumb_h)
-    st.image(png, width="content" if max_per_row >= 8 else "stretch")
+    h, w = frames.shape[1:3]
+    thumb_w = max(1, round(w * thumb_h / h))
+    max_per_row = max(2, (budget_px - 4) // (thumb_w + 4))
+    png = strip_png(f"{key}:{window}", frames[sl], attention, stamps, max_per_row, thumb_h)
+    st.image(png, width="content")
 
 
 def top1(pred: dict) -> dict:
@@ -481,7 +520,7 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         labels = [f"window {i + 1}: {w['start_s']:.0f}–{w['end_s']:.0f} s · {w['label']} {w['probability']:.0%}"
                   for i, w in enumerate(windows)]
         window = st.selectbox("Window", range(len(windows)), format_func=labels.__getitem__, key=f"{key}_window")
-    show_strip(f"{key}", pred, frames, max_per_row=10, window=window)
+    show_strip(f"{key}", pred, frames, budget_px=1150, thumb_h=96, window=window)
     st.plotly_chart(viz.attention_curve({best["label"]: (pred["timestamps_s"], pred["attention"])},
                                         title="Attention over time"), key=f"{key}_attn")
     if len(windows) > 1:
@@ -507,6 +546,49 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
 
 
 # ------------------------------------------------------------------------------------------------ runs
+
+
+def legend_below(fig, height: int = 380):
+    """For charts in narrow columns: the legend under the plot instead of eating its width."""
+    fig.update_layout(height=height, legend=dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left"),
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def unavailable_backbones() -> list[str]:
+    """One markdown line per reason: the backbones that cannot run here, grouped by why."""
+    from .backbones import availability
+
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in availability().items():
+        if reason is not None:
+            by_reason.setdefault(reason, []).append(name)
+    return [f"{', '.join(f'**{n}**' for n in names)}: {reason}" for reason, names in by_reason.items()]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _metrics(path: str, mtime_ns: int) -> list[dict]:
+    from .fileio import read_jsonl
+
+    return read_jsonl(path)
+
+
+def run_metrics(run) -> list[dict]:
+    """metrics.jsonl rows of a run, cached until the file changes."""
+    try:
+        mtime = run.metrics_path.stat().st_mtime_ns
+    except OSError:
+        return []
+    return _metrics(str(run.metrics_path), mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def frames_at(path: str, mtime_ns: int, indices: tuple, short_side: int = 112) -> np.ndarray:
+    """The frames of a clip at these frame numbers (repeats allowed), decoded once each."""
+    from .video import read_frames
+
+    unique, inverse = np.unique(np.asarray(indices, int), return_inverse=True)
+    return read_frames(path, unique, short_side=short_side)[inverse]
 
 
 SCALAR_KEYS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_mean_class_accuracy",

@@ -30,8 +30,10 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
             run = RunDir(Path(tmp) / f"fold{k}")
             run.write_config(cfg.to_dict())
             prepared = (ds, [by_path[c.path] for c in train_clips], [by_path[c.path] for c in val_clips], failed)
-            Trainer(cfg, run, progress=False, prepared=prepared).fit()
+            result = Trainer(cfg, run, progress=False, prepared=prepared).fit()
             rows = run.read_metrics()
+        if result["state"] != "finished":
+            raise ArlibError(f"Cross-validation was stopped during fold {k + 1} of {folds}; no result was produced.")
         curves.append([r["val_top1"] for r in rows])
         per_fold.append({"fold": k, "train_clips": len(train_clips), "val_clips": len(val_clips),
                          "val_top1": rows[-1]["val_top1"], "val_mean_class_accuracy": rows[-1]["val_mean_class_accuracy"]})

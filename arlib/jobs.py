@@ -192,7 +192,8 @@ def _progress(s: dict) -> tuple[float, str]:
     epochs = int(s.get("epochs") or 0)
     epoch = int(s.get("epoch") or 0)
     if state == "finished":
-        return 1.0, f"finished: {epochs or epoch} epochs"
+        n = epochs or epoch
+        return 1.0, f"finished: {n} epoch{'s' if n != 1 else ''}"
     phase = s.get("phase") or state
     if phase == "features":
         done, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)

@@ -214,10 +214,16 @@ class StopRequested:
     def __call__(self) -> bool:
         return self.flag.is_set() or bool(self.extra and self.extra())
 
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.flag.set())
+    def install(self) -> dict:
+        """Catch SIGTERM/SIGINT; returns the previous handlers for restore()."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, lambda *_: self.flag.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Trainer:
@@ -279,7 +285,7 @@ class Trainer:
         lock = JobLock(run.path.parent)
         if take_lock:
             lock.acquire(run.name)
-        self.stop.install()
+        previous_handlers = self.stop.install()
         try:
             run.write_status(state="starting", phase="starting", error=None, **process_identity(),
                              epoch=0, epochs=cfg.epochs, started_at=time.time())
@@ -292,6 +298,7 @@ class Trainer:
             run.write_status(state="failed", error=message)
             raise
         finally:
+            self.stop.restore(previous_handlers)
             if take_lock:
                 lock.release()
 

@@ -19,16 +19,18 @@ st.subheader("Start here")
 c1, c2, c3 = st.columns(3)
 with c1, st.container(border=True):
     st.markdown("**Try the demo**  \nPredict a demo clip with the shipped demo checkpoint.")
-    if st.button("Try the demo", type="primary", icon=":material/play_arrow:", key="try_demo"):
+    if st.button("Try the demo", type="primary", icon=":material/play_arrow:", key="try_demo", width="stretch"):
         app.ensure_demo_dataset()
         st.session_state["predict_clip_mode"] = "Example clip"
         st.switch_page("pages/predict.py")
 with c2, st.container(border=True):
-    st.markdown("**Train**  \nLaunch a training run (the demo preset finishes in about a minute).")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.markdown("**Train**  \nLaunch a run; the demo preset takes about a minute.")
+    if st.button("Train a model", icon=":material/model_training:", key="go_train", width="stretch"):
+        st.switch_page("pages/train.py")
 with c3, st.container(border=True):
-    st.markdown("**Predict**  \nUpload a clip or pick an example; see the top-5 and the attention.")
-    st.page_link("pages/predict.py", label="Go to Predict", icon=":material/movie:")
+    st.markdown("**Predict**  \nUpload a clip and see the top-5 and the attention.")
+    if st.button("Predict a clip", icon=":material/movie:", key="go_predict", width="stretch"):
+        st.switch_page("pages/predict.py")
 
 st.subheader("The state of things")
 with app.guard("the state of things"):
@@ -40,7 +42,7 @@ with app.guard("the state of things"):
     ckpt = app.default_checkpoint()
 
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Datasets found", 1 + (ucf is not None) if demo_ready else int(ucf is not None))
+    m1.metric("Datasets", 1 + (ucf is not None), help="The built-in demo dataset, plus real UCF-101 clips when found")
     m2.metric("Runs", len(runs), help=f"{len(finished)} finished; stored in {app.short_path(app.runs_dir())}")
     m3.metric("Training job", active.name if active else "none")
     avail = availability()
@@ -65,10 +67,11 @@ with app.guard("the state of things"):
             newest = runs[0]
             st.markdown(f"**Newest run:** `{newest.name}` · {newest.read_status().get('state', 'unknown')}")
     with right, st.container(border=True):
-        st.markdown("**Backbones**")
-        rows = [{"backbone": name, "features": REGISTRY[name].feature_dim,
-                 "input": f"{REGISTRY[name].preprocessing.input_size}px",
-                 "available": "yes" if reason is None else "no",
-                 "why not": reason or ""} for name, reason in avail.items()]
-        st.dataframe(rows, hide_index=True, width="stretch",
-                     column_config={"why not": st.column_config.TextColumn(width="large")})
+        st.markdown("**Backbones** (frozen per-frame encoders)")
+        rows = [{"backbone": name, "features": f"{REGISTRY[name].feature_dim}-d",
+                 "input": f"{REGISTRY[name].preprocessing.input_size}px"}
+                for name, reason in avail.items() if reason is None]
+        st.dataframe(rows, hide_index=True, width="stretch")
+        notes = app.unavailable_backbones()
+        if notes:
+            st.markdown("Not available here:\n" + "\n".join(f"- {n}" for n in notes))

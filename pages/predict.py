@@ -20,6 +20,9 @@ with right:
             st.caption(f"{len(meta['classes'])} classes · {meta['model']['kind']} model · backbone "
                        f"{meta.get('backbone')} · {meta['seq_len']} frames · epoch {meta.get('epoch')} · "
                        f"val top-1 {app.pct(metrics.get('val_top1'))}")
+            classes = meta["classes"]
+            st.caption("Knows: " + ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12
+                                                              else ""))
 
 if source is not None and checkpoint is not None:
     with app.guard("the prediction"):

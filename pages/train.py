@@ -20,8 +20,8 @@ st.caption("Training runs as its own process and writes runs/<name>/; this page 
            "reload or a closed browser loses nothing. One job at a time on this machine.")
 
 root = app.runs_dir()
-MODEL_HELP = {"attention": "BiLSTM + temporal attention (the thesis model)", "lstm": "BiLSTM, last state (no attention)",
-              "frame_avg": "per-frame classifier averaged over time (the baseline)"}
+MODEL_HELP = {"attention": "BiLSTM + attention (thesis)", "lstm": "BiLSTM, no attention",
+              "frame_avg": "per-frame baseline"}
 form_col, watch_col = st.columns([2, 3], gap="large")
 
 # ------------------------------------------------------------------------------------------------ new run
@@ -55,26 +55,25 @@ with form_col:
         with st.form("train_form", border=True):
             picked = st.multiselect("Classes (empty = all)", classes_all, key=f"train_classes_{data_text}",
                                     placeholder=f"all {len(classes_all)} classes")
-            a, b = st.columns(2)
-            split = a.selectbox("Split", [1, 2, 3], key="train_split",
-                                disabled=bool(info) and info["layout"] != "ucf101",
-                                help="UCF-101 split; folder-per-class datasets get a seeded group split.")
-            model = b.selectbox("Model", MODEL_KINDS, key="train_model", format_func=lambda k: f"{k}: {MODEL_HELP[k]}")
+            model = st.selectbox("Model", MODEL_KINDS, key="train_model", format_func=lambda k: f"{k}: {MODEL_HELP[k]}")
             backbone = st.selectbox("Backbone", usable, index=usable.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in
                                     usable else 0, key="train_backbone",
                                     format_func=lambda k: f"{k} ({REGISTRY[k].feature_dim}-d, "
                                                           f"{REGISTRY[k].preprocessing.input_size}px)")
-            disabled = {k: r for k, r in avail.items() if r is not None}
-            if disabled:
-                st.caption("Not available here: " + "; ".join(f"**{k}** ({r})" for k, r in disabled.items()))
-            c, d = st.columns(2)
-            epochs = c.number_input("Epochs", 1, 500, int(base["epochs"]), key=f"train_epochs_{preset}")
-            batch = d.number_input("Batch size", 2, 256, int(base["batch_size"]), key=f"train_batch_{preset}")
-            e, f = st.columns(2)
-            seq_len = e.number_input("Sequence length (frames)", 2, 128, int(base["seq_len"]),
-                                     key=f"train_seq_{preset}")
-            lr = f.number_input("Learning rate", 1e-7, 1.0, float(base["lr"]), format="%.0e", step=1e-5,
+            notes = app.unavailable_backbones()
+            if notes:
+                st.caption("Not available here: " + "; ".join(notes))
+            a, b, c = st.columns(3)
+            epochs = a.number_input("Epochs", 1, 500, int(base["epochs"]), key=f"train_epochs_{preset}")
+            batch = b.number_input("Batch size", 2, 256, int(base["batch_size"]), key=f"train_batch_{preset}")
+            seq_len = c.number_input("Frames", 2, 128, int(base["seq_len"]), key=f"train_seq_{preset}",
+                                     help="Sequence length: frames per clip the model sees.")
+            d, e = st.columns(2)
+            lr = d.number_input("Learning rate", 1e-7, 1.0, float(base["lr"]), format="%.0e", step=1e-5,
                                 key=f"train_lr_{preset}")
+            split = e.selectbox("Split", [1, 2, 3], key="train_split",
+                                disabled=bool(info) and info["layout"] != "ucf101",
+                                help="UCF-101 split; folder-per-class datasets get a seeded group split.")
             name = st.text_input("Run name", key=f"train_name_{n}",
                                  help="Letters, digits, '.', '_' or '-'; the run is written to runs/<name>/.")
             submitted = st.form_submit_button("Launch training", type="primary", icon=":material/rocket_launch:")
@@ -107,10 +106,11 @@ def curves(run: RunDir) -> None:
         return
     l, r = st.columns(2)
     with l:
-        st.plotly_chart(viz.metric_curves({run.name: rows}, ["train_loss", "val_loss"], "Loss"), key="train_loss_fig")
+        st.plotly_chart(app.legend_below(viz.metric_curves({run.name: rows}, ["train_loss", "val_loss"], "Loss")),
+                        key="train_loss_fig")
     with r:
-        st.plotly_chart(viz.metric_curves({run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"],
-                                          "Accuracy"), key="train_acc_fig")
+        st.plotly_chart(app.legend_below(viz.metric_curves(
+            {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"], "Accuracy")), key="train_acc_fig")
 
 
 def panel(name: str) -> None:
@@ -126,38 +126,43 @@ def panel(name: str) -> None:
         config = run.read_config()
         st.markdown(f"#### {name} &nbsp; {app.state_badge(state)}")
         if config:
-            st.caption(f"{Path(str(config.get('data'))).name} · classes {config.get('classes') or 'all'} · "
-                       f"{config.get('model')} · {config.get('backbone')} · {config.get('epochs')} epochs · "
-                       f"batch {config.get('batch_size')} · {config.get('seq_len')} frames · lr {config.get('lr'):g}"
-                       f" · preset {config.get('preset') or 'none'}")
+            lr = config.get("lr")
+            st.caption(f"{'/'.join(Path(str(config.get('data'))).parts[-2:])} · classes {config.get('classes') or 'all'}"
+                       f" · {config.get('model')} · {config.get('backbone')} · {config.get('epochs')} epochs · batch "
+                       f"{config.get('batch_size')} · {config.get('seq_len')} frames · lr "
+                       f"{lr if lr is None else format(lr, 'g')} · preset {config.get('preset') or 'none'}")
         if state in ("failed", "died") and s.get("error"):
             st.error(s["error"], icon=":material/error:")
         st.progress(s["fraction"], text=s["line"])
         last = s.get("last_metrics") or {}
         m = st.columns(4)
         m[0].metric("Epoch", f"{s.get('epoch') or 0}/{s.get('epochs') or config.get('epochs') or '?'}")
-        m[1].metric("Time left" if s["active"] else "Time", jobs.format_seconds(s.get("eta_s") or 0) if s["active"]
-                    else jobs.format_seconds(s.get("elapsed_s") or 0))
-        m[2].metric("Train loss", f"{s['train_loss']:.3f}" if s.get("train_loss") is not None else "–")
+        if s["active"]:
+            eta = s.get("eta_s") if s.get("phase") in ("training", "evaluating") else None
+            m[1].metric("Time left", "–" if eta is None else jobs.format_seconds(eta))
+        else:
+            m[1].metric("Time taken", jobs.format_seconds(s.get("elapsed_s") or 0))
+        loss = s.get("train_loss") if s["active"] else last.get("train_loss", s.get("train_loss"))
+        m[2].metric("Train loss", f"{loss:.3f}" if loss is not None else "–")
         m[3].metric("Best val top-1", app.pct(s.get("best_val_top1")), help=f"last epoch: {app.pct(last.get('val_top1'))}")
 
-        b = st.columns([1, 1, 2])
         if s["active"]:
-            if b[0].button("Stop", icon=":material/stop:", key="train_stop",
-                           help="Graceful: the trainer finishes the step, saves checkpoints/last and stops."):
+            if st.button("Stop", icon=":material/stop:", key="train_stop",
+                         help="Graceful: the trainer finishes the step, saves checkpoints/last and stops."):
                 st.toast(jobs.stop(run))
         elif state in ("stopped", "failed", "died"):
-            if b[0].button("Resume", type="primary", icon=":material/play_arrow:", key="train_resume",
-                           help="Continue from checkpoints/last (or restart, if it never saved one)."):
+            if st.button("Resume", type="primary", icon=":material/play_arrow:", key="train_resume",
+                         help="Continue from checkpoints/last (or restart, if it never saved one)."):
                 with st.spinner("Starting the trainer…"):
                     jobs.resume(root, name)
                 st.session_state["train_was_active"] = (name, True)
                 st.rerun()
         elif state == "finished":
-            more = b[1].number_input("Total epochs", int(config.get("epochs") or 1) + 1, 1000,
-                                     int(config.get("epochs") or 1) + 5, key="train_more", label_visibility="collapsed")
-            if b[0].button("Train more", icon=":material/add:", key="train_extend",
-                           help="Resume the finished run up to the total number of epochs on the right."):
+            b = st.columns([2, 2, 3], vertical_alignment="bottom")
+            done = int(config.get("epochs") or 1)
+            more = b[0].number_input("Train on to epoch", done + 1, 1000, done + 5, key="train_more")
+            if b[1].button("Train more", icon=":material/add:", key="train_extend",
+                           help="Resume the finished run from its last checkpoint up to this epoch."):
                 with st.spinner("Starting the trainer…"):
                     jobs.resume(root, name, epochs=int(more))
                 st.session_state["train_was_active"] = (name, True)
@@ -179,11 +184,7 @@ with watch_col:
             if st.session_state.get("train_watch") not in names:
                 st.session_state["train_watch"] = busy.name if busy else names[0]
 
-            def describe(n: str) -> str:
-                st_ = jobs.job_state(RunDir(root / n))["state"]
-                return f"{n} · {st_}"
-
-            watched = st.selectbox("Watch run", names, key="train_watch", format_func=describe,
+            watched = st.selectbox("Watch run", names, key="train_watch",
                                    help="Default: the running job, else the newest run.")
             live = jobs.job_state(RunDir(root / watched))["active"]
             st.fragment(run_every=2 if live else None)(panel)(watched)

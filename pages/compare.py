@@ -1,0 +1,165 @@
+"""Compare: 2-4 checkpoints on the same clip side by side (top-k, attention on one time axis, frame strips),
+then their validation metrics, confusion matrices, per-class recall and where they disagree."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from arlib import app_support as app
+from arlib import viz
+from arlib.errors import ArlibError
+
+st.title("Compare")
+st.caption("Run several checkpoints on the same clip and set their validation results side by side.")
+
+choices = app.checkpoint_choices()
+label_of = {str(c.path): c.label for c in choices}
+if len(choices) < 2:
+    if choices:
+        st.info(f"Only one checkpoint exists ({choices[0].label}), and comparing needs two. Train the demo on the "
+                "Train page (preset demo, about a minute) to get a second one; every run saves best and last, so "
+                "one run alone already gives two to compare.", icon=":material/info:")
+    else:
+        st.info("No checkpoint exists yet: the demo checkpoint (assets/demo.safetensors) is missing and no run has "
+                "saved one. Train the demo on the Train page (about a minute).", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+paths = [str(c.path) for c in choices]
+# Default: the newest run's best and the demo checkpoint (or simply the first two).
+default = [paths[0]]
+demo = str(app.demo_checkpoint())
+default.append(demo if demo in paths and demo != paths[0] else paths[1])
+picked = st.multiselect("Checkpoints (2 to 4)", paths, default=default, max_selections=4, key="compare_ckpts",
+                        format_func=label_of.get)
+left, video_col = st.columns([3, 2], gap="large")
+with left:
+    source = app.clip_picker("compare_clip")
+if len(picked) < 2:
+    st.info("Pick at least two checkpoints.")
+    st.stop()
+
+
+def short(path: str) -> str:
+    return label_of.get(path, Path(path).name)
+
+
+results: dict[str, dict] = {}
+errors: dict[str, str] = {}
+if source is not None:
+    with app.guard("the predictions"):
+        with st.spinner("Predicting with each checkpoint…"):
+            with app.materialised(source) as clip_path:
+                for ck in picked:
+                    try:
+                        results[ck] = app.predict_clip(source, clip_path, ck)
+                    except ArlibError as exc:
+                        errors[ck] = str(exc)
+                if results:
+                    with video_col:
+                        app.show_video(source.key, clip_path, data=source.data)
+
+    for ck, msg in errors.items():
+        st.error(f"{short(ck)}: {msg}", icon=":material/error:")
+
+if results:
+    with app.guard("the side-by-side view"):
+        st.subheader(f"On {source.name}")
+        cols = st.columns(len(results), gap="medium")
+        for col, (ck, res) in zip(cols, results.items()):
+            pred = res["json"]
+            with col:
+                best = pred["top_k"][0]
+                st.markdown(f"**{short(ck)}**  \n{best['label']} · {best['probability']:.0%}")
+                st.plotly_chart(viz.top_k_bars(pred["top_k"], title="Top predictions"), key=f"cmp_topk_{ck}")
+                app.show_strip(f"cmp:{ck}", pred, res["frames"], budget_px=1100 // len(results) - 20, thumb_h=72)
+        st.plotly_chart(viz.attention_curve({short(ck): (r["json"]["timestamps_s"], r["json"]["attention"])
+                                             for ck, r in results.items()}, title="Attention over time (one axis)"),
+                        key="cmp_attention")
+        labels = {short(ck): r["json"]["top_k"][0]["label"] for ck, r in results.items()}
+        if len(set(labels.values())) > 1:
+            st.warning("They disagree on this clip: " + "; ".join(f"{k} says **{v}**" for k, v in labels.items()),
+                       icon=":material/call_split:")
+        else:
+            st.success(f"All agree on this clip: **{next(iter(labels.values()))}**.", icon=":material/check_circle:")
+
+st.subheader("Validation results")
+with app.guard("the validation results"):
+    metas, rows_of = {}, {}
+    for ck in picked:
+        try:
+            metas[ck] = app.checkpoint_meta(ck)
+        except ArlibError as exc:
+            st.error(f"{short(ck)}: {exc}", icon=":material/error:")
+            continue
+        run = app.run_of_checkpoint(ck)
+        epoch = metas[ck].get("epoch")
+        row = None
+        if run is not None:
+            row = next((r for r in app.run_metrics(run) if r.get("epoch") == epoch), None)
+        rows_of[ck] = row
+    table = []
+    for ck, meta in metas.items():
+        m = meta.get("metrics") or rows_of.get(ck) or {}
+        table.append({"checkpoint": short(ck), "epoch": meta.get("epoch"), "model": meta["model"]["kind"],
+                      "backbone": meta.get("backbone"), "classes": len(meta["classes"]),
+                      "val top-1": m.get("val_top1"), "val top-5": m.get("val_top5"),
+                      "mean-class": m.get("val_mean_class_accuracy"), "val loss": m.get("val_loss")})
+    pct = st.column_config.NumberColumn(format="percent")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"val top-1": pct, "val top-5": pct, "mean-class": pct,
+                                "val loss": st.column_config.NumberColumn(format="%.4f")})
+
+    with_rows = {ck: r for ck, r in rows_of.items() if r}
+    if not with_rows:
+        st.caption("Confusion matrices and per-class recall come from a run's metrics.jsonl; none of these "
+                   "checkpoints has its run folder here (the demo checkpoint ships without one).")
+    else:
+        cols = st.columns(2, gap="medium")
+        recalls = {short(ck): row["per_class_recall"] for ck, row in with_rows.items() if row.get("per_class_recall")}
+        for i, (ck, row) in enumerate(with_rows.items()):
+            with cols[i % 2]:
+                if row.get("confusion"):
+                    st.plotly_chart(viz.confusion_heatmap(row["confusion"], row.get("classes") or [],
+                                                          title=f"{short(ck)} · epoch {row['epoch']}"),
+                                    key=f"cmp_cm_{ck}")
+        missing_rows = [short(ck) for ck in metas if not rows_of.get(ck)]
+        if missing_rows:
+            st.caption(f"No confusion matrix or recall for {', '.join(missing_rows)}: they come from a run's "
+                       "metrics.jsonl, and that run folder is not here (the demo checkpoint ships without one).")
+        if recalls:
+            with cols[1] if len(with_rows) == 1 else st.container():  # beside a lone confusion matrix
+                st.plotly_chart(viz.recall_bars(recalls, title="Per-class recall"), key="cmp_recall")
+            names = list(recalls)
+            if len(names) >= 2:
+                a, b = names[0], names[1]
+                diff = [{"class": c, a: recalls[a].get(c), b: recalls[b].get(c),
+                         "difference": None if recalls[a].get(c) is None or recalls[b].get(c) is None
+                         else recalls[b][c] - recalls[a][c]}
+                        for c in recalls[a] if c in recalls[b]]
+                if diff:
+                    st.caption(f"Per-class recall difference ({b} minus {a})")
+                    st.dataframe(diff, hide_index=True, width="stretch",
+                                 column_config={a: pct, b: pct, "difference": st.column_config.NumberColumn(format="%+.0%")})
+
+        st.markdown("**Clips misclassified by one but not the other**")
+        pairs = [(x, y) for i, x in enumerate(with_rows) for y in list(with_rows)[i + 1:]]
+        shown = False
+        for x, y in pairs:
+            rx, ry = with_rows[x], with_rows[y]
+            if rx.get("classes") != ry.get("classes") or rx.get("num_val_clips") != ry.get("num_val_clips"):
+                st.caption(f"{short(x)} and {short(y)} were validated on different classes or clips: not compared.")
+                continue
+            wx = {w["clip"]: w for w in rx.get("misclassified") or []}
+            wy = {w["clip"]: w for w in ry.get("misclassified") or []}
+            only = [{"clip": Path(c).name, "true": w["label"], f"wrong only in": short(x), "predicted": w["predicted"]}
+                    for c, w in wx.items() if c not in wy]
+            only += [{"clip": Path(c).name, "true": w["label"], f"wrong only in": short(y), "predicted": w["predicted"]}
+                     for c, w in wy.items() if c not in wx]
+            shown = True
+            if only:
+                st.dataframe(only, hide_index=True, width="stretch")
+            else:
+                st.caption(f"{short(x)} and {short(y)} get the same validation clips wrong.")
+        if not shown and not pairs:
+            st.caption("Pick two checkpoints that have run folders here to compare their mistakes.")

@@ -1,0 +1,105 @@
+"""Metrics: per-epoch curves of one or several runs, the epoch table, the confusion matrix and per-class
+recall of any epoch, and the misclassified clips with their attention."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from arlib import app_support as app
+from arlib import viz
+from arlib.runs import list_runs
+
+st.title("Metrics")
+st.caption("Pick runs to compare their curves; pick one run and an epoch for the confusion matrix, recall and the "
+           "clips it got wrong.")
+
+with app.guard("the run list"):
+    runs = {r.name: r for r in list_runs(app.runs_dir()) if app.run_metrics(r)}
+if not runs:
+    st.info("No run has finished an epoch yet. Train one on the Train page (the demo preset takes about a minute).")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+names = list(runs)
+chosen = st.multiselect("Runs", names, default=names[:1], key="metrics_runs")
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+rows = {name: app.run_metrics(runs[name]) for name in chosen}
+
+with app.guard("the curves"):
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.plotly_chart(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), key="metrics_loss")
+    with right:
+        st.plotly_chart(viz.metric_curves(rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"],
+                                          "Accuracy"), key="metrics_acc")
+    table = [row for name in chosen for row in app.epoch_table(rows[name], name if len(chosen) > 1 else None)]
+    fmt = {k: st.column_config.NumberColumn(format="percent") for k in
+           ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy")}
+    fmt.update({k: st.column_config.NumberColumn(format="%.4f") for k in ("train_loss", "val_loss")})
+    fmt["lr"] = st.column_config.NumberColumn(format="%.0e")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=fmt,
+                 height=min(400, 38 + 35 * len(table)))
+
+st.subheader("One epoch in detail")
+with app.guard("the epoch details"):
+    c1, c2 = st.columns([1, 2])
+    focus = c1.selectbox("Run", chosen, key="metrics_focus") if len(chosen) > 1 else chosen[0]
+    epochs = [int(r["epoch"]) for r in rows[focus]]
+    with c2:
+        epoch = (st.select_slider("Epoch", epochs, value=epochs[-1], key=f"metrics_epoch_{focus}")
+                 if len(epochs) > 1 else epochs[0])
+    row = next(r for r in rows[focus] if int(r["epoch"]) == epoch)
+    left, right = st.columns(2, gap="large")
+    with left:
+        if row.get("confusion"):
+            st.plotly_chart(viz.confusion_heatmap(row["confusion"], row.get("classes") or [],
+                                                  title=f"Confusion matrix · {focus} · epoch {epoch}"),
+                            key="metrics_cm")
+        else:
+            st.caption("This epoch has no confusion matrix (no validation clips).")
+    with right:
+        recalls = {}
+        for name in chosen:
+            match = [r for r in rows[name] if int(r["epoch"]) == epoch] or rows[name][-1:]
+            if match and match[0].get("per_class_recall"):
+                recalls[f"{name} · epoch {match[0]['epoch']}"] = match[0]["per_class_recall"]
+        if recalls:
+            st.plotly_chart(viz.recall_bars(recalls), key="metrics_recall")
+        st.caption(f"Validation: {row.get('num_val_clips', '?')} clips · top-1 {app.pct(row.get('val_top1'))} · "
+                   f"top-5 {app.pct(row.get('val_top5'))} · mean-class {app.pct(row.get('val_mean_class_accuracy'))}"
+                   + (f" · {row['clips_skipped']} clips skipped (unreadable)" if row.get("clips_skipped") else ""))
+
+st.subheader("Misclassified clips")
+with app.guard("the misclassified clips"):
+    wrong = row.get("misclassified") or []
+    if not wrong:
+        st.success(f"No validation clip was misclassified at epoch {epoch}.", icon=":material/check_circle:")
+        st.stop()
+    st.dataframe([{"clip": Path(w["clip"]).name, "true": w["label"], "predicted": w["predicted"],
+                   "confidence": w["probability"]} for w in wrong], hide_index=True, width="stretch",
+                 column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                              max_value=1)},
+                 height=min(300, 38 + 35 * len(wrong)))
+    pick = st.selectbox("Inspect", range(len(wrong)), key=f"metrics_wrong_{focus}_{epoch}",
+                        format_func=lambda i: f"{Path(wrong[i]['clip']).name}: {wrong[i]['label']} taken for "
+                                              f"{wrong[i]['predicted']} ({wrong[i]['probability']:.0%})")
+    item = wrong[pick]
+    clip = Path(item["clip"])
+    if not clip.exists():
+        st.warning(f"{clip} is not on disk any more, so it cannot be played; the attention is shown below.")
+    fps = float(item.get("fps") or 25.0)
+    times = [round(i / fps, 3) for i in item["frame_indices"]]
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        if clip.exists():
+            app.show_video(f"wrong:{clip}:{clip.stat().st_mtime_ns}", clip)
+    with right:
+        st.plotly_chart(viz.attention_curve({f"{item['predicted']} (true {item['label']})": (times, item["attention"])}),
+                        key="metrics_wrong_attn")
+    if clip.exists():
+        frames = app.frames_at(str(clip), clip.stat().st_mtime_ns, tuple(item["frame_indices"]))
+        st.caption("The frames the model saw, each with its attention weight beneath it")
+        pred_like = {"attention": item["attention"], "timestamps_s": times}
+        app.show_strip(f"wrong:{clip}", pred_like, frames, budget_px=1150, thumb_h=96)

@@ -1,0 +1,112 @@
+"""End to end on the synthetic demo data with the real default backbone: the twins test and the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from arlib.demo import make_demo_dataset
+from arlib.runs import RunDir
+from arlib.train import make_config, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_dataset(root / "data")
+    return root
+
+
+def _env(demo):
+    return {**os.environ, "ARLIB_CACHE_DIR": str(demo / "cache")}
+
+
+def cli(demo, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "arlib", *map(str, args)], cwd=REPO, env=_env(demo),
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"arlib {args[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def test_twins_attention_learns_time_order_frame_average_cannot(demo):
+    data = str(demo / "data" / "UCF-101")
+    results = {}
+    for kind in ("attention", "frame_avg"):
+        cfg = make_config("demo", data=data, model=kind, cache_dir=str(demo / "cache"))
+        train(cfg, demo / "runs" / kind, progress=False)
+        results[kind] = RunDir(demo / "runs" / kind).read_metrics()[-1]
+    att, avg = results["attention"], results["frame_avg"]
+    assert att["val_top1"] >= 0.95, att["confusion"]
+    # frame_avg tells the four pairs apart but not the twins within a pair (time order is the only cue)
+    cm = avg["confusion"]
+    pair_correct = sum(cm[i][j] for i in range(8) for j in range(8) if i // 2 == j // 2)
+    within_pair = sum(cm[i][i] for i in range(8)) / pair_correct
+    assert pair_correct / avg["num_val_clips"] >= 0.9
+    assert within_pair <= 0.7, cm
+
+
+def test_cli_train_evaluate_predict_end_to_end(demo, tmp_path):
+    data = demo / "data" / "UCF-101"
+    run = tmp_path / "runs" / "cli"
+    cli(demo, "train", "--data", data, "--preset", "demo", "--epochs", 2, "--out", run, "--quiet")
+    assert [r["epoch"] for r in RunDir(run).read_metrics()] == [1, 2]
+    best = run / "checkpoints" / "best.safetensors"
+
+    report = json.loads(cli(demo, "evaluate", "--checkpoint", best, "--data", data, "--json").stdout)
+    for key in ("top1", "top5", "mean_class_accuracy", "per_class_recall", "confusion", "classes", "num_clips",
+                "skipped", "misclassified"):
+        assert key in report
+    assert report["num_clips"] == 32 and len(report["confusion"]) == 8
+
+    clips = sorted(data.glob("Grow/*.avi"))[:2]
+    bad = tmp_path / "broken clip é.mp4"
+    bad.write_bytes(os.urandom(5000))
+    gifs = tmp_path / "gifs"
+    proc = cli(demo, "predict", "--checkpoint", REPO / "assets" / "demo.safetensors", "--json", "--gif", gifs,
+               *clips, bad, check=False)
+    assert proc.returncode != 0  # one clip failed
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(lines) == 3
+    good, failed = lines[:2], lines[2]
+    for row in good:
+        assert row["top_k"][0]["label"] == "Grow"
+        assert len(row["attention"]) == len(row["frame_indices"]) == len(row["timestamps_s"]) == 16
+        assert abs(sum(row["attention"]) - 1) < 1e-3 and row["frame_indices"] == sorted(row["frame_indices"])
+        assert set(row["seconds"]) == {"decode", "backbone", "head"} and row["fps"] > 0 and row["num_frames"] > 0
+    assert failed["clip"].endswith("broken clip é.mp4") and failed["error"].endswith(".")
+    gif = iio.imread(gifs / f"{clips[0].stem}.gif", index=None)
+    assert gif.shape[0] == 16  # one annotated frame per sampled frame
+
+    windows = json.loads(cli(demo, "predict", "--checkpoint", REPO / "assets" / "demo.safetensors", "--json",
+                             "--windows", 3, clips[0]).stdout)
+    assert len(windows["attention"]) == 48 and len(windows["windows"]) == 3
+
+
+def test_extract_frames_then_train_on_frame_folders(demo, tmp_path):
+    frames = tmp_path / "frames"
+    out = json.loads(cli(demo, "extract-frames", "--data", demo / "data" / "UCF-101", "--out", frames,
+                         "--max-side", 64).stdout.splitlines()[-1])
+    assert out["done"] == 96 and not out["failed"]
+    first = sorted((frames / "Grow").iterdir())[0]
+    assert sorted(p.name for p in first.iterdir())[:2] == ["00001.jpg", "00002.jpg"]
+    again = json.loads(cli(demo, "extract-frames", "--data", demo / "data" / "UCF-101", "--out", frames).stdout.splitlines()[-1])
+    assert again["skipped_existing"] == 96  # resumable: finished clips are skipped
+    run = tmp_path / "runs" / "frames"
+    cli(demo, "train", "--data", frames, "--splits", demo / "data" / "ucfTrainTestlist", "--classes", "Grow,Shrink",
+        "--preset", "demo", "--epochs", 1, "--no-flip", "--out", run, "--quiet")
+    row = RunDir(run).read_metrics()[0]
+    assert row["num_val_clips"] == 8 and row["clips_skipped"] == 0 and row["classes"] == ["Grow", "Shrink"]
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "extract-frames", "demo-data", "bench", "cv",
+                                     "cache", "backbones"])
+def test_every_command_has_help(command):
+    proc = subprocess.run([sys.executable, "-m", "arlib", command, "--help"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage:" in proc.stdout
