@@ -145,6 +145,24 @@ def default_checkpoint() -> Path:
     return demo_checkpoint() if path == DEMO_CHECKPOINT else path
 
 
+def require_navigation() -> None:
+    """Call first in every page. Streamlit runs a deep link (/predict) on a freshly started server as an old
+    style pages/ page, without streamlit_app.py's st.navigation (no wide layout, a raw file list for a menu),
+    until the entry script has run once. Mark the app as navigation-based and rerun: the rerun goes through
+    streamlit_app.py and lands on the same page."""
+    import sys
+
+    if "streamlit.testing.v1" in sys.modules:  # AppTest resets the flag before every run; pages run directly
+        return
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the old pages/ mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 # ------------------------------------------------------------------------------------------------ errors
 
 
@@ -223,7 +241,10 @@ def materialised(source: ClipSource):
         if target.parent != folder.resolve():  # cannot happen after safe_filename; belt and braces
             raise ArlibError(f"Upload name {source.name!r} is not usable; rename the file and upload it again.")
         target.write_bytes(source.data)
-        yield target
+        try:
+            yield target
+        except ArlibError as exc:  # name the upload as the user knows it, not by its temporary path
+            raise type(exc)(str(exc).replace(str(target), source.name)) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -251,26 +272,28 @@ def example_clips() -> list[tuple[str, Path]]:
     return out
 
 
-def clip_picker(key: str, label: str = "Clip") -> ClipSource | None:
-    """Upload or example, side by side; returns the chosen clip or None."""
-    mode = st.segmented_control(label, ["Example clip", "Upload a clip"], default="Example clip",
-                                key=f"{key}_mode", selection_mode="single") or "Example clip"
-    if mode == "Upload a clip":
-        up = st.file_uploader("Video file (mp4, avi, mov, mkv, webm, gif)", type=UPLOAD_TYPES, key=f"{key}_upload")
-        if up is None:
-            st.caption("Drop a clip above, or switch to an example clip.")
-            return None
-        return ClipSource(name=up.name, data=up.getvalue())
+def clip_picker(key: str, upload_area=None, example_area=None) -> ClipSource | None:
+    """An upload box next to an example list; an uploaded clip takes precedence. Returns the clip or None."""
+    upload_area = upload_area or st.container()
+    example_area = example_area or st.container()
+    with upload_area:
+        up = st.file_uploader("Upload a clip", type=UPLOAD_TYPES, key=f"{key}_upload",
+                              help="mp4, avi, mov, mkv, webm or gif, up to 200 MB; it is deleted after prediction.")
     examples = example_clips()
+    with example_area:
+        if not examples:
+            st.caption("No example clips found; upload a clip.")
+        else:
+            labels = [lab for lab, _ in examples]
+            choice = st.selectbox("…or pick an example clip", labels, key=f"{key}_example", disabled=up is not None,
+                                  help="The demo dataset's test clips, and real UCF-101 clips when "
+                                       "../shared/ucf101-mini exists.")
+            if up is not None:
+                st.caption("Using the uploaded clip; remove it to use an example.")
+    if up is not None:
+        return ClipSource(name=up.name, data=up.getvalue())
     if not examples:
-        st.warning("No example clips found; upload a clip instead.")
         return None
-    labels = [lab for lab, _ in examples]
-    wanted = st.session_state.pop(f"{key}_wanted", None)
-    if wanted in labels:
-        st.session_state[f"{key}_example"] = wanted
-    choice = st.selectbox("Example clip", labels, key=f"{key}_example",
-                          help="The demo dataset's test clips, and real UCF-101 clips when ../shared/ucf101-mini exists.")
     path = dict(examples)[choice]
     return ClipSource(name=path.name, path=path)
 
@@ -317,7 +340,8 @@ def show_video(key: str, path, info: dict | None = None, data: bytes | None = No
         return
     try:
         st.video(_playable(key, str(path), info), format="video/mp4")
-        st.caption(f"{path.suffix.lstrip('.').upper()} ({info.get('codec')}) converted to MP4 for the browser.")
+        what = "Frame folder" if path.is_dir() else f"{path.suffix.lstrip('.').upper()} ({info.get('codec')})"
+        st.caption(f"{what} converted to MP4 for the browser.")
     except ArlibError as exc:
         st.warning(f"This clip cannot be shown in the browser ({exc})")
 
@@ -425,7 +449,18 @@ def windows_for(duration_s: float) -> int:
 @st.cache_data(show_spinner=False, max_entries=48)
 def _predict(clip_key: str, ckpt: str, ckpt_mtime_ns: int, windows: int, top_k: int, _clip_path: str) -> dict:
     pred = predictor(ckpt).predict(_clip_path, top_k=top_k, windows=windows)
-    return {"json": pred.to_json(), "frames": pred.frames}
+    return {"json": pred.to_json(), "frames": _shrink(pred.frames, 192)}
+
+
+def _shrink(frames: np.ndarray, height: int) -> np.ndarray:
+    """Display copies of the sampled frames (strip, GIF): at most `height` px tall, so cached
+    predictions stay small."""
+    from PIL import Image
+
+    if frames is None or len(frames) == 0 or frames.shape[1] <= height:
+        return frames
+    width = max(1, round(frames.shape[2] * height / frames.shape[1]))
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.BILINEAR)) for f in frames])
 
 
 def predict_clip(source: ClipSource, path, checkpoint, top_k: int = TOP_K) -> dict:
@@ -486,6 +521,43 @@ def show_strip(key: str, pred: dict, frames: np.ndarray, budget_px: int = 1150, 
     st.image(png, width="content")
 
 
+def attention_by_time(timestamps, attention) -> tuple[list[float], list[float]]:
+    """For a curve over time: a frame sampled several times in a row (short clips and windows are padded by
+    repeating their last frame) becomes one point with the mean weight of its slots, not a vertical stack."""
+    ts, att, count = [], [], []
+    for t, a in zip(timestamps, attention):
+        if ts and t == ts[-1]:
+            att[-1] += a
+            count[-1] += 1
+        else:
+            ts.append(t)
+            att.append(a)
+            count.append(1)
+    return ts, [round(a / n, 6) for a, n in zip(att, count)]
+
+
+def timeline_figure(windows: list[dict], title: str):
+    """The predicted label and its confidence per sliding window, as bars spanning each window's time.
+
+    Workaround for arlib.viz.timeline (reported): it gives vertical bars the window widths as x and the
+    start times as base, so every bar sits at x = width and floats at y = start."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for label in dict.fromkeys(w["label"] for w in windows):
+        rows = [w for w in windows if w["label"] == label]
+        fig.add_trace(go.Bar(x=[w["start_s"] for w in rows], y=[w["probability"] for w in rows],
+                             width=[w["end_s"] - w["start_s"] for w in rows], offset=0, name=label,
+                             text=[f"{label} {w['probability']:.0%}" for w in rows], textposition="inside",
+                             hovertemplate=label + " %{y:.0%} from %{x:.1f} s<extra></extra>"))
+    end = max((w["end_s"] for w in windows), default=1.0)
+    fig.update_xaxes(title="time in clip (s)", range=[0, end])
+    fig.update_yaxes(title="confidence", range=[0, 1], tickformat=".0%")
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      bargap=0.02)
+    return fig
+
+
 def top1(pred: dict) -> dict:
     return pred["top_k"][0]
 
@@ -521,10 +593,13 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
                   for i, w in enumerate(windows)]
         window = st.selectbox("Window", range(len(windows)), format_func=labels.__getitem__, key=f"{key}_window")
     show_strip(f"{key}", pred, frames, budget_px=1150, thumb_h=96, window=window)
-    st.plotly_chart(viz.attention_curve({best["label"]: (pred["timestamps_s"], pred["attention"])},
+    if len(windows) > 1:
+        st.caption("A long clip is read in windows; a window with fewer distinct frames than the model's sequence "
+                   "length repeats its last frame.")
+    st.plotly_chart(viz.attention_curve({best["label"]: attention_by_time(pred["timestamps_s"], pred["attention"])},
                                         title="Attention over time"), key=f"{key}_attn")
     if len(windows) > 1:
-        st.plotly_chart(viz.timeline(windows, title=f"Prediction over time ({len(windows)} windows of the clip)"),
+        st.plotly_chart(timeline_figure(windows, f"Prediction over time ({len(windows)} windows of the clip)"),
                         key=f"{key}_timeline")
 
     scale = max(1, len(windows))
@@ -552,6 +627,14 @@ def legend_below(fig, height: int = 380):
     """For charts in narrow columns: the legend under the plot instead of eating its width."""
     fig.update_layout(height=height, legend=dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left"),
                       margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def epoch_axis(fig, rows_by_run: dict):
+    """viz.metric_curves ticks every epoch; past 8 epochs let plotly choose fewer ticks."""
+    longest = max((len(rows) for rows in rows_by_run.values()), default=0)
+    if longest > 8:
+        fig.update_xaxes(dtick=None, nticks=8)
     return fig
 
 

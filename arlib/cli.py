@@ -19,7 +19,10 @@ def _set_threads() -> None:
 
     # Deliberate: one intra-op thread per core; inter-op parallelism only adds contention on 2 cores.
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    torch.set_num_interop_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already fixed by an earlier main() in this process (tests, the app)
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -41,7 +44,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and training (unset values come from --preset, else the defaults)")
     g.add_argument("--backbone", help="frozen per-frame encoder (default efficientnet_lite0; see `python -m arlib backbones`)")
     g.add_argument("--model", choices=MODEL_KINDS, help="attention (thesis), lstm (no attention) or frame_avg (baseline)")
-    g.add_argument("--epochs", type=int)
+    g.add_argument("--epochs", type=int, help="default 15")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--seq-len", type=int, help="frames per sequence (default 40)")
     g.add_argument("--lr", type=float)
@@ -51,9 +54,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden-dim", type=int)
     g.add_argument("--head-dim", type=int)
     g.add_argument("--num-layers", type=int)
-    g.add_argument("--crops", help="training crops, comma separated from center,tl,tr,bl,br (default center)")
-    g.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
-                   help="no horizontal flip of training sequences (default: flip with p = 0.5)")
+    g.add_argument("--crops", help="training crops, comma separated from center,tl,tr,bl,br (default center; each is a cached view)")
+    g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="horizontal flip of whole training sequences with p = 0.5 (its features are cached as a view)")
     g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 48)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
     g.add_argument("--seed", type=int)
@@ -77,12 +80,13 @@ def config_from_args(a: argparse.Namespace):
 
 
 def cmd_train(a) -> int:
-    from .runs import validate_run_name
+    from .runs import validate_run_path
     from .train import train
 
     cfg = None if a.resume else config_from_args(a)
     out = Path(a.out or f"runs/{(cfg.model if cfg else 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
-    validate_run_name(out.name)
+    validate_run_path(a.out or out)
+    a.log_path = out / "train.log"  # named by main() if something unexpected happens
     result = train(cfg, out, resume=a.resume, epochs=a.epochs if a.resume else None, progress=not a.quiet)
     print(json.dumps({"run": str(out), **result}, default=str))
     return 0
@@ -191,9 +195,9 @@ def cmd_backbones(a) -> int:
 
 
 def cmd_cv(a) -> int:
-    from .crossval import cross_validate
+    from .crossval import cross_validate_repeated
 
-    result = cross_validate(config_from_args(a), folds=a.folds, progress=not a.json)
+    result = cross_validate_repeated(config_from_args(a), folds=a.folds, repeats=a.repeats, progress=not a.json)
     print(json.dumps(result) if a.json else json.dumps(result, indent=2))
     return 0
 
@@ -237,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     add_train_args(p)
     p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=1, help="repeat with seeds seed..seed+N-1 and average")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cv)
 
@@ -245,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone")
     p.add_argument("--cache-frames", type=int)
     p.add_argument("--crops")
-    p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None)
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("extract-frames", help="decode clips to <out>/<Class>/<clip>/<00001>.jpg folders")
@@ -274,11 +279,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _set_threads()
+    debug = os.environ.get("ARLIB_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
     except ArlibError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the reader left: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
+    except Exception as exc:  # a bug or an environment problem: still one line, never a traceback
+        if debug:
+            raise
+        log = getattr(args, "log_path", None)
+        where = f"see {log} or rerun" if log and Path(log).exists() else "rerun"
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; "
+              f"{where} with ARLIB_DEBUG=1 for the traceback.", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).replace("\r", " ").replace("\n", " ").strip() or "no details"

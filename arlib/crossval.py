@@ -14,6 +14,22 @@ from .train import Trainer, TrainConfig, load_examples
 from .transforms import TEST_VIEW, training_views
 
 
+def cross_validate_repeated(cfg: TrainConfig, folds: int = 4, repeats: int = 1, progress: bool = True) -> dict:
+    """Repeat with seeds seed..seed+repeats-1 (new folds and initialisation each time); report the mean."""
+    from dataclasses import replace
+
+    results = [cross_validate(replace(cfg, seed=cfg.seed + r), folds, progress) for r in range(repeats)]
+    if repeats == 1:
+        return results[0]
+    summary = {k: results[0][k] for k in ("model", "backbone", "folds", "clips", "classes", "config")}
+    top1 = np.array([r["top1"] for r in results])
+    return summary | {
+        "repeats": repeats, "top1": float(top1.mean()), "top1_std_over_repeats": float(top1.std()),
+        "top1_per_repeat": top1.tolist(),
+        "top1_by_epoch": np.mean([r["top1_by_epoch"] for r in results], axis=0).round(4).tolist(),
+    }
+
+
 def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> dict:
     """Train on k-1 folds, score the last epoch on the held-out fold (no peeking at a best epoch)."""
     ds = load_dataset(data=cfg.data, splits=cfg.splits, split=cfg.split, classes=cfg.classes,

@@ -19,6 +19,14 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=1, classes=Non
     if not features and not meta.get("backbone"):
         raise CheckpointError(f"{ckpt.path} was trained on precomputed features; evaluate it with --features.")
     # The checkpoint decides the classes and their order; the dataset must provide them.
+    if not classes:  # say so in terms of the checkpoint, not as an unknown class name in the dataset
+        every = load_dataset(data=data, splits=splits, split=split, features=features, val_fraction=0.2)
+        absent = [c for c in ckpt.classes if c not in every.classes]
+        if absent:
+            raise CheckpointError(
+                f"{ckpt.path} was trained on classes that {every.root} does not have ({', '.join(absent[:5])}"
+                f"{'...' if len(absent) > 5 else ''}); evaluate it on the dataset it was trained for."
+            )
     ds = load_dataset(data=data, splits=splits, split=split, classes=classes or ",".join(ckpt.classes),
                       features=features, val_fraction=0.2 if val_fraction is None else val_fraction,
                       seed=int(meta.get("train_config", {}).get("seed", 0)))
@@ -30,7 +38,8 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=1, classes=Non
         )
     clips = ds.test if subset == "test" else ds.train
     if not clips:
-        raise ArlibError(f"The {subset} subset of {ds.root} has no clips on disk ({ds.description}).")
+        raise ArlibError(f"The {subset} subset of {ds.root} has no clips on disk ({ds.description}); evaluate "
+                         f"--subset {'train' if subset == 'test' else 'test'}, or give split files that list clips on disk.")
     cfg = TrainConfig(features=features, backbone=meta.get("backbone") or "efficientnet_lite0", cache_dir=cache_dir,
                       cache_frames=int(meta.get("cache_frames", 48)))
     examples, failed = load_examples(cfg, clips, [TEST_VIEW], progress)
@@ -44,6 +53,7 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=1, classes=Non
     report.update(
         classes=ckpt.classes,
         skipped=len(failed),
+        clips_skipped=len(failed),  # the name metrics.jsonl uses
         skipped_clips=[{"clip": c, "reason": r} for c, r in failed.items()],
         misclassified=[{k: row[k] for k in ("clip", "label", "predicted", "probability")} for row in report["misclassified"]],
         checkpoint=str(ckpt.path),

@@ -63,10 +63,12 @@ def load_precomputed(path: str | Path) -> ClipFeatures:
     """A <clip_stem>.npy of T x D floats made by another tool (I3D, VGG, ...)."""
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # OSError, ValueError, and EOFError for a 0-byte file
         raise ArlibError(f"Feature file {Path(path).name} could not be read as a .npy array ({exc}).") from None
-    if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
-        raise ArlibError(f"Feature file {Path(path).name} has shape {arr.shape}; expected T x D numbers.")
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
+        raise ArlibError(f"Feature file {Path(path).name} has shape {getattr(arr, 'shape', '?')}; expected T x D numbers.")
+    if not np.isfinite(arr).all():
+        raise ArlibError(f"Feature file {Path(path).name} holds NaN or infinite values; recompute it.")
     return ClipFeatures(arr.astype(np.float32), np.arange(len(arr)), len(arr), 25.0)
 
 
@@ -154,8 +156,9 @@ class FeatureCache:
                 done[clip] = self.compute(clip, views)
             except ArlibError as exc:
                 failed[clip] = str(exc)
-            except (OSError, ValueError, RuntimeError) as exc:
-                failed[clip] = f"{Path(clip).name} could not be processed ({type(exc).__name__}: {exc})."
+            except Exception as exc:  # whatever it was, one clip never stops the others
+                reason = " ".join(str(exc).split())[:160]
+                failed[clip] = str(ArlibError(f"{clip} could not be processed ({type(exc).__name__}: {reason})."))
             if on_progress:
                 on_progress(i + 1, len(clip_paths), clip)
         return done, failed

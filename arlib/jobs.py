@@ -216,12 +216,15 @@ def _progress(s: dict) -> tuple[float, str]:
 
 
 def format_seconds(seconds) -> str:
+    """Short enough for a metric tile: '45 s', '3m 20s', '29 min', '2h 05m'."""
     seconds = max(0, int(round(float(seconds))))
     if seconds < 90:
         return f"{seconds} s"
+    if seconds < 600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
 # ---------------------------------------------------------------------------------------------- actions

@@ -60,16 +60,27 @@ class Predictor:
         self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         meta = self.ckpt.meta
         self.name = Path(self.ckpt.path or "checkpoint").name
-        self.classes = self.ckpt.classes
-        self.seq_len = int(meta["seq_len"])
-        self.cache_frames = int(meta.get("cache_frames") or DEFAULT_CACHE_FRAMES)
+        try:  # hand-edited or foreign metadata: explain, do not crash on a KeyError
+            self.classes = [str(c) for c in self.ckpt.classes]
+            self.seq_len = int(meta["seq_len"])
+            self.cache_frames = int(meta.get("cache_frames") or DEFAULT_CACHE_FRAMES)
+            feature_dim = int(meta["model"]["feature_dim"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{self.name} lacks usable metadata ({type(exc).__name__}: {exc}); "
+                                  "use a checkpoint written by arlib train.") from None
+        if not self.classes or self.seq_len < 1:
+            raise CheckpointError(f"{self.name} names no classes or no sequence length; use a checkpoint written by arlib train.")
         if not meta.get("backbone"):
             raise CheckpointError(
                 f"{self.name} was trained on precomputed features ({meta.get('features_dir')}); "
                 "it can evaluate such features but cannot predict from video."
             )
-        self.backbone = load_backbone(meta["backbone"])
-        if self.backbone.spec.feature_dim != meta["model"]["feature_dim"]:
+        try:
+            self.backbone = load_backbone(meta["backbone"])
+        except ArlibError as exc:
+            raise CheckpointError(f"{self.name} needs backbone '{meta['backbone']}', which cannot be used here: "
+                                  f"{str(exc).rstrip('.')}.") from None
+        if self.backbone.spec.feature_dim != feature_dim:
             raise CheckpointError(
                 f"{self.name} expects {meta['model']['feature_dim']}-d features but backbone "
                 f"{meta['backbone']} gives {self.backbone.spec.feature_dim}-d."
@@ -127,5 +138,7 @@ class Predictor:
             return self.predict(clip, **kwargs)
         except ArlibError as exc:
             return {"clip": str(clip), "error": str(exc)}
-        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-            return {"clip": str(clip), "error": f"{Path(clip).name} could not be processed ({type(exc).__name__})."}
+        except (OSError,) as exc:  # anything else is still one sentence naming the clip, never a traceback
+            reason = " ".join(str(exc).split())[:160] or "no details"
+            return {"clip": str(clip),
+                    "error": str(ArlibError(f"{clip} could not be processed ({type(exc).__name__}: {reason})."))}

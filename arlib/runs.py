@@ -26,11 +26,20 @@ ACTIVE_STATES = ("starting", "features", "training", "evaluating", "running")
 
 
 def validate_run_name(name: str) -> str:
-    if not RUN_NAME.match(name or "") or ".." in name:
+    if not RUN_NAME.fullmatch(name or "") or ".." in name:  # fullmatch: '$' alone lets 'name\n' through
         raise ArlibError(
-            f"Run name '{name}' is not allowed; use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+            f"Run name {name!r} is not allowed; use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
         )
     return name
+
+
+def validate_run_path(path: str | Path) -> Path:
+    """A run folder given on the command line: a valid name, and no '..' that would climb out of its parent."""
+    path = Path(path)
+    if ".." in path.parts:
+        raise ArlibError(f"Run folder {str(path)!r} contains '..'; give a plain path such as runs/<name>.")
+    validate_run_name(path.name)
+    return path
 
 
 def process_identity(pid: int | None = None) -> dict:
@@ -73,6 +82,11 @@ class RunDir:
 
     def checkpoints(self) -> list[Path]:
         return sorted(self.checkpoints_dir.glob(f"*{SUFFIX}"))
+
+    def remove_stale_temp_files(self) -> None:
+        """Half-written checkpoints of a killed trainer; only the trainer (holding the job lock) writes there."""
+        for tmp in self.checkpoints_dir.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     # -- config and status -------------------------------------------------------------------
     def write_config(self, config: dict) -> None:

@@ -37,6 +37,7 @@ DEFAULT_FPS = 25.0  # when a container states no usable rate, and for frame fold
 SEEK_GAP_SECONDS = 2.0  # seek instead of decoding through a gap longer than this
 _MAX_FPS = 1000.0  # a larger "rate" is a time base in disguise, not a frame rate
 _PROBE_PACKETS = 300  # probe gives up when this many packets yield no decodable frame
+_MAX_PIXELS = 8192 * 8192  # larger frames are refused before decoding: a 150-byte GIF can claim 16000 x 16000
 _FFMPEG_ERRORS = (av.error.FFmpegError,)
 
 # Demuxers that open things which are not clips: text shown as ANSI art, single still images.
@@ -132,9 +133,12 @@ class _Scaler:
 def _load_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
+            if image.width * image.height > _MAX_PIXELS:  # known from the header, before any pixel is decoded
+                raise VideoError(f"Frame image {path} is {image.width} x {image.height} pixels, more than arlib "
+                                 "decodes (8192 x 8192); downscale the frames first.")
             image.load()
             return image
-    except (OSError, ValueError) as error:  # PIL.UnidentifiedImageError is an OSError
+    except (OSError, ValueError, Image.DecompressionBombError) as error:  # UnidentifiedImageError is an OSError
         raise VideoError(f"Frame image {path} could not be read ({error}); replace or delete that file.") from error
 
 
@@ -179,7 +183,12 @@ def _video_stream(container, path: Path):
         raise VideoError(f"{path} is {kind}, not a video; give a video clip or a folder of frames.")
     if not container.streams.video:
         raise VideoError(f"{path} has no video stream (audio or data only); give a clip that contains video.")
-    return container.streams.video[0]
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if width * height > _MAX_PIXELS:
+        raise VideoError(f"{path} has {width} x {height} pixel frames, more than arlib decodes (8192 x 8192); "
+                         "downscale the clip first.")
+    return stream
 
 
 def _stream_fps(stream) -> float:

@@ -9,6 +9,7 @@ from arlib import app_support as app
 from arlib import viz
 from arlib.errors import ArlibError
 
+app.require_navigation()
 st.title("Compare")
 st.caption("Run several checkpoints on the same clip and set their validation results side by side.")
 
@@ -32,9 +33,8 @@ demo = str(app.demo_checkpoint())
 default.append(demo if demo in paths and demo != paths[0] else paths[1])
 picked = st.multiselect("Checkpoints (2 to 4)", paths, default=default, max_selections=4, key="compare_ckpts",
                         format_func=label_of.get)
-left, video_col = st.columns([3, 2], gap="large")
-with left:
-    source = app.clip_picker("compare_clip")
+up, ex, video_col = st.columns([4, 4, 3], gap="medium")
+source = app.clip_picker("compare_clip", up, ex)
 if len(picked) < 2:
     st.info("Pick at least two checkpoints.")
     st.stop()
@@ -54,7 +54,7 @@ if source is not None:
                     try:
                         results[ck] = app.predict_clip(source, clip_path, ck)
                     except ArlibError as exc:
-                        errors[ck] = str(exc)
+                        errors[ck] = str(exc).replace(str(clip_path), source.name)
                 if results:
                     with video_col:
                         app.show_video(source.key, clip_path, data=source.data)
@@ -73,7 +73,8 @@ if results:
                 st.markdown(f"**{short(ck)}**  \n{best['label']} · {best['probability']:.0%}")
                 st.plotly_chart(viz.top_k_bars(pred["top_k"], title="Top predictions"), key=f"cmp_topk_{ck}")
                 app.show_strip(f"cmp:{ck}", pred, res["frames"], budget_px=1100 // len(results) - 20, thumb_h=72)
-        st.plotly_chart(viz.attention_curve({short(ck): (r["json"]["timestamps_s"], r["json"]["attention"])
+        st.plotly_chart(viz.attention_curve({short(ck): app.attention_by_time(r["json"]["timestamps_s"],
+                                                                              r["json"]["attention"])
                                              for ck, r in results.items()}, title="Attention over time (one axis)"),
                         key="cmp_attention")
         labels = {short(ck): r["json"]["top_k"][0]["label"] for ck, r in results.items()}

@@ -14,6 +14,7 @@ from arlib.sampling import cache_grid, test_positions
 from arlib.transforms import training_views
 from arlib.video import probe, read_frames
 
+app.require_navigation()
 st.title("Data")
 st.caption("A UCF-101 folder with its split files, a folder of frame folders, or simply one folder per class. "
            "The demo dataset is generated on first use.")
@@ -61,13 +62,15 @@ def use(folder: str) -> None:
     st.session_state["data_path"] = folder
 
 
-c1, c2, c3 = st.columns([5, 1, 2], vertical_alignment="bottom")
+c1, c2, c3 = st.columns([5, 1, 3], vertical_alignment="bottom")
 st.session_state.setdefault("data_path", demo_default)
 path = c1.text_input("Dataset folder", key="data_path",
                      help="The folder holding one subfolder per class; split files (ucfTrainTestlist) are found "
                           "inside it or next to it. Relative paths start at the repository folder.").strip()
 with c3:
-    b1, b2 = st.columns(2)
+    b1, b2, b3 = st.columns(3)
+    if b3.button("Rescan", key="rescan", width="stretch", help="Read the folder again (it is cached for 30 s)"):
+        app.dataset_info.clear()
     b1.button("Demo", on_click=use, args=(demo_default,), key="use_demo", help="The synthetic demo dataset",
               width="stretch")
     b2.button("UCF-101", on_click=use, args=(str(ucf),), key="use_ucf", disabled=ucf is None, width="stretch",
@@ -137,7 +140,7 @@ with app.guard("the clip viewer"):
         clip_info = sample["info"]
         a, b = st.columns([2, 3], gap="large")
         with a:
-            app.show_video(f"data:{chosen}", chosen, info=clip_info)
+            app.show_video(f"data:{chosen}:{Path(chosen).stat().st_mtime_ns}", chosen, info=clip_info)
             st.caption(f"{clip_info['num_frames']} frames · {clip_info['fps']:.3g} fps · "
                        f"{clip_info['width']}x{clip_info['height']} · {clip_info['duration_s']:.1f} s · "
                        f"{clip_info['codec']}")

@@ -7,6 +7,7 @@ from arlib import jobs
 from arlib.backbones import REGISTRY, availability
 from arlib.runs import list_runs
 
+app.require_navigation()
 st.title("Action Recognition Studio")
 st.markdown(
     "Recognise human actions in video clips with a frozen image backbone, a bidirectional LSTM and temporal "
@@ -21,7 +22,8 @@ with c1, st.container(border=True):
     st.markdown("**Try the demo**  \nPredict a demo clip with the shipped demo checkpoint.")
     if st.button("Try the demo", type="primary", icon=":material/play_arrow:", key="try_demo", width="stretch"):
         app.ensure_demo_dataset()
-        st.session_state["predict_clip_mode"] = "Example clip"
+        if app.demo_checkpoint().is_file():
+            st.session_state["predict_checkpoint"] = str(app.demo_checkpoint())
         st.switch_page("pages/predict.py")
 with c2, st.container(border=True):
     st.markdown("**Train**  \nLaunch a run; the demo preset takes about a minute.")

@@ -9,6 +9,7 @@ from arlib import app_support as app
 from arlib import viz
 from arlib.runs import list_runs
 
+app.require_navigation()
 st.title("Metrics")
 st.caption("Pick runs to compare their curves; pick one run and an epoch for the confusion matrix, recall and the "
            "clips it got wrong.")
@@ -30,10 +31,12 @@ rows = {name: app.run_metrics(runs[name]) for name in chosen}
 with app.guard("the curves"):
     left, right = st.columns(2, gap="large")
     with left:
-        st.plotly_chart(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), key="metrics_loss")
+        st.plotly_chart(app.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows),
+                        key="metrics_loss")
     with right:
-        st.plotly_chart(viz.metric_curves(rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"],
-                                          "Accuracy"), key="metrics_acc")
+        st.plotly_chart(app.epoch_axis(viz.metric_curves(
+            rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"], "Accuracy"), rows),
+            key="metrics_acc")
     table = [row for name in chosen for row in app.epoch_table(rows[name], name if len(chosen) > 1 else None)]
     fmt = {k: st.column_config.NumberColumn(format="percent") for k in
            ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy")}
@@ -96,7 +99,8 @@ with app.guard("the misclassified clips"):
         if clip.exists():
             app.show_video(f"wrong:{clip}:{clip.stat().st_mtime_ns}", clip)
     with right:
-        st.plotly_chart(viz.attention_curve({f"{item['predicted']} (true {item['label']})": (times, item["attention"])}),
+        st.plotly_chart(viz.attention_curve({f"{item['predicted']} (true {item['label']})":
+                                             app.attention_by_time(times, item["attention"])}),
                         key="metrics_wrong_attn")
     if clip.exists():
         frames = app.frames_at(str(clip), clip.stat().st_mtime_ns, tuple(item["frame_indices"]))

@@ -4,13 +4,13 @@ import streamlit as st
 
 from arlib import app_support as app
 
+app.require_navigation()
 st.title("Predict")
 st.caption("Upload a clip or pick an example, choose a checkpoint, and see what the model predicts and which "
            "frames it attended to.")
 
-left, right = st.columns([3, 2], gap="large")
-with left:
-    source = app.clip_picker("predict_clip")
+up, ex, right = st.columns([4, 4, 3], gap="medium")
+source = app.clip_picker("predict_clip", up, ex)
 with right:
     checkpoint = app.checkpoint_picker("predict_checkpoint")
     if checkpoint is not None:

@@ -15,6 +15,7 @@ from arlib.model import MODEL_KINDS
 from arlib.runs import RunDir, validate_run_name
 from arlib.train import PRESETS, TrainConfig
 
+app.require_navigation()
 st.title("Train")
 st.caption("Training runs as its own process and writes runs/<name>/; this page only reads that folder, so a "
            "reload or a closed browser loses nothing. One job at a time on this machine.")
@@ -28,6 +29,10 @@ form_col, watch_col = st.columns([2, 3], gap="large")
 with form_col:
     st.subheader("New run")
     with app.guard("the training form"):
+        busy = jobs.active_job(root)
+        if busy is not None:
+            st.info(f"Run '{busy.name}' is training; a new run can start when it finishes or is stopped "
+                    "(one job at a time on this machine).", icon=":material/hourglass_top:")
         st.session_state.setdefault("train_data", str(app.demo_data_path()))
         data_text = st.text_input("Dataset folder", key="train_data",
                                   help="As on the Data page: one subfolder per class, split files found nearby.")
@@ -78,10 +83,6 @@ with form_col:
                                  help="Letters, digits, '.', '_' or '-'; the run is written to runs/<name>/.")
             submitted = st.form_submit_button("Launch training", type="primary", icon=":material/rocket_launch:")
 
-        busy = jobs.active_job(root)
-        if busy is not None:
-            st.info(f"Run '{busy.name}' is training; a new run can start when it finishes or is stopped.",
-                    icon=":material/hourglass_top:")
         if submitted:
             validate_run_name(name.strip())
             if data_path is None:
@@ -106,11 +107,12 @@ def curves(run: RunDir) -> None:
         return
     l, r = st.columns(2)
     with l:
-        st.plotly_chart(app.legend_below(viz.metric_curves({run.name: rows}, ["train_loss", "val_loss"], "Loss")),
-                        key="train_loss_fig")
+        st.plotly_chart(app.legend_below(app.epoch_axis(viz.metric_curves(
+            {run.name: rows}, ["train_loss", "val_loss"], "Loss"), {run.name: rows})), key="train_loss_fig")
     with r:
-        st.plotly_chart(app.legend_below(viz.metric_curves(
-            {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"], "Accuracy")), key="train_acc_fig")
+        st.plotly_chart(app.legend_below(app.epoch_axis(viz.metric_curves(
+            {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"], "Accuracy"), {run.name: rows})),
+            key="train_acc_fig")
 
 
 def panel(name: str) -> None:

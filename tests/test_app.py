@@ -132,13 +132,17 @@ def test_home_shows_state_of_things(env):
     text = " ".join(m.value for m in at.markdown)
     assert "Backbones" in text and "torchvision" in text  # unavailable backbones are explained
     assert {b.label for b in at.button} >= {"Try the demo", "Train a model", "Predict a clip"}
+    at.button(key="try_demo").click().run(timeout=TIMEOUT)  # one click: Predict, demo checkpoint, an example
+    no_problems(at)
+    assert at.title[0].value == "Predict"
+    assert at.selectbox(key="predict_checkpoint").value == str(env["demo_ckpt"])
+    assert "Attention over time" in chart_titles(at)
 
 
 def test_predict_uploaded_clip_shows_prediction_and_attention(env):
     """Drives st.file_uploader directly (AppTest supports it in this Streamlit version)."""
     at = app()
     at.switch_page("pages/predict.py").run()
-    at.segmented_control(key="predict_clip_mode").set_value("Upload a clip").run()
     clip = sorted((env["data"] / "demo" / "UCF-101" / "Grow").glob("*.avi"))[-1]
     at.file_uploader(key="predict_clip_upload").set_value(("../../evil name ü.avi", clip.read_bytes(),
                                                              "video/x-msvideo"))
@@ -163,12 +167,15 @@ def test_long_clip_gets_a_timeline(env, tmp_path):
     clip = write_clip(tmp_path / "long.mp4", frames, fps=12)  # 25 s: longer than ~20 s
     at = app()
     at.switch_page("pages/predict.py").run()
-    at.segmented_control(key="predict_clip_mode").set_value("Upload a clip").run()
     at.file_uploader(key="predict_clip_upload").set_value(("long.mp4", clip.read_bytes(), "video/mp4"))
     at.run(timeout=TIMEOUT)
     no_problems(at)
     titles = chart_titles(at)
     assert any(t.startswith("Prediction over time (4 windows") for t in titles), titles
+    timeline = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if "Prediction over time" in json.dumps(json.loads(c.proto.spec).get("layout", {}).get("title"))][0]
+    starts = sorted(x for trace in timeline["data"] for x in trace["x"])
+    assert starts[0] == 0 and len(starts) == 4 and starts[-1] > 15  # bars placed at their windows' start times
     window = at.selectbox(key="predict_window")
     assert len(window.options) == 4
     window.set_value(3).run(timeout=TIMEOUT)
@@ -185,13 +192,12 @@ def test_predict_example_clip_path(env):
 def test_bad_upload_is_one_sentence(env):
     at = app()
     at.switch_page("pages/predict.py").run()
-    at.segmented_control(key="predict_clip_mode").set_value("Upload a clip").run()
     at.file_uploader(key="predict_clip_upload").set_value(("broken.mp4", b"this is not a video" * 50, "video/mp4"))
     at.run(timeout=TIMEOUT)
     assert not at.exception
     assert len(at.error) == 1
     message = at.error[0].value
-    assert "broken.mp4" in message and "\n" not in message and "Traceback" not in message
+    assert message.startswith("broken.mp4 ") and "\n" not in message and "Traceback" not in message
 
 
 def test_missing_dataset_folder_is_one_sentence(env):
@@ -201,6 +207,18 @@ def test_missing_dataset_folder_is_one_sentence(env):
     at.text_input(key="data_path").set_value("/nonexistent/dataset").run()
     assert not at.exception
     assert len(at.error) == 1 and "does not exist" in at.error[0].value
+
+
+def test_data_page_lists_unreadable_clips(env, tmp_path):
+    data = tmp_path / "clips"
+    shutil.copytree(env["data"] / "demo" / "UCF-101", data)  # folder per class, no split files
+    (data / "Grow" / "v_Grow_broken.mp4").write_bytes(b"not a video" * 100)
+    at = app()
+    at.switch_page("pages/data.py").run(timeout=TIMEOUT)
+    at.text_input(key="data_path").set_value(str(data)).run(timeout=TIMEOUT)
+    no_problems(at)
+    assert any("Folder-per-class" in s.value for s in at.success)
+    assert any("1 of 97 clips cannot be read" in w.value for w in at.warning)
 
 
 def test_compare_with_one_checkpoint_explains(env, tmp_path, monkeypatch):
