@@ -35,35 +35,6 @@ WINDOW_S = 8.0
 TOP_K = 5
 
 
-def _work_around_checkpoint_sniffing() -> None:
-    """Workaround for a bug in arlib.checkpoints._refuse_unsafe (reported): it takes every file whose first
-    byte is 0x80 (or whose first two are 'PK') for a pickle, but a safetensors file starts with its header
-    length as 8 little-endian bytes, so a header of 9856 bytes (0x2680) starts with 0x80 and a valid
-    checkpoint is refused. A file with a safetensors header ('{' at byte 8) is not a pickle: let it through.
-    A no-op once the library checks this itself."""
-    from . import checkpoints
-
-    original = checkpoints._refuse_unsafe
-    if getattr(original, "_app_workaround", False):
-        return
-
-    def refuse_unsafe(path, head):
-        try:
-            with open(path, "rb") as f:
-                start = f.read(9)
-        except OSError:
-            start = b""
-        if len(start) == 9 and start[8:9] == b"{":
-            return
-        original(path, head)
-
-    refuse_unsafe._app_workaround = True
-    checkpoints._refuse_unsafe = refuse_unsafe
-
-
-_work_around_checkpoint_sniffing()
-
-
 # ------------------------------------------------------------------------------------------------ places
 
 
@@ -536,28 +507,6 @@ def attention_by_time(timestamps, attention) -> tuple[list[float], list[float]]:
     return ts, [round(a / n, 6) for a, n in zip(att, count)]
 
 
-def timeline_figure(windows: list[dict], title: str):
-    """The predicted label and its confidence per sliding window, as bars spanning each window's time.
-
-    Workaround for arlib.viz.timeline (reported): it gives vertical bars the window widths as x and the
-    start times as base, so every bar sits at x = width and floats at y = start."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for label in dict.fromkeys(w["label"] for w in windows):
-        rows = [w for w in windows if w["label"] == label]
-        fig.add_trace(go.Bar(x=[w["start_s"] for w in rows], y=[w["probability"] for w in rows],
-                             width=[w["end_s"] - w["start_s"] for w in rows], offset=0, name=label,
-                             text=[f"{label} {w['probability']:.0%}" for w in rows], textposition="inside",
-                             hovertemplate=label + " %{y:.0%} from %{x:.1f} s<extra></extra>"))
-    end = max((w["end_s"] for w in windows), default=1.0)
-    fig.update_xaxes(title="time in clip (s)", range=[0, end])
-    fig.update_yaxes(title="confidence", range=[0, 1], tickformat=".0%")
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
-                      bargap=0.02)
-    return fig
-
-
 def top1(pred: dict) -> dict:
     return pred["top_k"][0]
 
@@ -599,7 +548,7 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
     st.plotly_chart(viz.attention_curve({best["label"]: attention_by_time(pred["timestamps_s"], pred["attention"])},
                                         title="Attention over time"), key=f"{key}_attn")
     if len(windows) > 1:
-        st.plotly_chart(timeline_figure(windows, f"Prediction over time ({len(windows)} windows of the clip)"),
+        st.plotly_chart(viz.timeline(windows, f"Prediction over time ({len(windows)} windows of the clip)"),
                         key=f"{key}_timeline")
 
     scale = max(1, len(windows))

@@ -87,6 +87,13 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
 
 
 def _refuse_unsafe(path: Path, head: bytes) -> None:
+    """Name pickle files (torch.save zips, raw pickles) before trying them as safetensors.
+
+    A safetensors file starts with its header length (8 little-endian bytes) and then '{', and that
+    length may itself begin with 0x80 or 'PK': only a file without the '{' is taken for a pickle.
+    """
+    if head[8:9] == b"{":
+        return
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise CheckpointError(
             f"{path.name} is a pickle-based PyTorch file; arlib loads only .safetensors checkpoints, "
@@ -117,7 +124,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"Checkpoint {path} does not exist.") from None
     except OSError as exc:
         raise CheckpointError(f"Checkpoint {path} could not be read ({exc.strerror}).") from None
-    _refuse_unsafe(path, data[:2])
+    _refuse_unsafe(path, data[:9])
     header = _read_header(path, data)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("arlib", "null"))

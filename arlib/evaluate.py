@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .backbones import get_spec
 from .checkpoints import load_checkpoint
 from .datasets import load_dataset
 from .errors import ArlibError, CheckpointError
@@ -18,6 +19,17 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=1, classes=Non
         raise CheckpointError(f"{ckpt.path} was trained on {meta['backbone']} features; evaluate it on videos, not --features.")
     if not features and not meta.get("backbone"):
         raise CheckpointError(f"{ckpt.path} was trained on precomputed features; evaluate it with --features.")
+    if not features:  # before any clip is decoded: can this backbone run here, and does it fit the model?
+        try:
+            spec = get_spec(meta["backbone"])
+            reason = spec.unavailable_reason() and f"it {spec.unavailable_reason()}"
+        except ArlibError as exc:
+            reason = str(exc).rstrip(".")
+        if reason:
+            raise CheckpointError(f"{ckpt.path} needs backbone '{meta['backbone']}', which cannot be used here: {reason}.")
+        if spec.feature_dim != meta["model"]["feature_dim"]:
+            raise CheckpointError(f"{ckpt.path} expects {meta['model']['feature_dim']}-d features but backbone "
+                                  f"{meta['backbone']} gives {spec.feature_dim}-d; the checkpoint's metadata is inconsistent.")
     # The checkpoint decides the classes and their order; the dataset must provide them.
     if not classes:  # say so in terms of the checkpoint, not as an unknown class name in the dataset
         every = load_dataset(data=data, splits=splits, split=split, features=features, val_fraction=0.2)
@@ -42,7 +54,8 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=1, classes=Non
                          f"--subset {'train' if subset == 'test' else 'test'}, or give split files that list clips on disk.")
     cfg = TrainConfig(features=features, backbone=meta.get("backbone") or "efficientnet_lite0", cache_dir=cache_dir,
                       cache_frames=int(meta.get("cache_frames", 48)))
-    examples, failed = load_examples(cfg, clips, [TEST_VIEW], progress)
+    examples, failed = load_examples(cfg, clips, [TEST_VIEW], progress, feature_dim=meta["model"]["feature_dim"]
+                                     if features else None)
     if not examples:
         raise ArlibError(f"None of the {len(clips)} {subset} clips could be read; first problem: {next(iter(failed.values()))}")
     feature_dim = examples[0].views[TEST_VIEW].features.shape[1]

@@ -91,7 +91,9 @@ class Predictor:
         """Raises ArlibError (one sentence) for a clip that cannot be used."""
         t0 = time.perf_counter()
         info = video.probe(clip)
-        grid = cache_grid(info.num_frames, self.cache_frames)
+        # One window is exactly what evaluation sees; each extra window gets a grid of its own, so a long
+        # clip's timeline has as many distinct frames per window as a short clip has in total.
+        grid = cache_grid(info.num_frames, self.cache_frames * max(1, windows))
         positions = window_positions(len(grid), self.seq_len, windows)
         frame_numbers = np.concatenate([grid[p] for p in positions])
         unique, inverse = np.unique(frame_numbers, return_inverse=True)
@@ -138,7 +140,7 @@ class Predictor:
             return self.predict(clip, **kwargs)
         except ArlibError as exc:
             return {"clip": str(clip), "error": str(exc)}
-        except (OSError,) as exc:  # anything else is still one sentence naming the clip, never a traceback
+        except Exception as exc:  # anything else is still one sentence naming the clip, never a traceback
             reason = " ".join(str(exc).split())[:160] or "no details"
             return {"clip": str(clip),
                     "error": str(ArlibError(f"{clip} could not be processed ({type(exc).__name__}: {reason})."))}

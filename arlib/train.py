@@ -124,8 +124,11 @@ class Example:
 
 
 def load_examples(cfg: TrainConfig, clips: list[Clip], views: list[str], progress: bool,
-                  on_progress: Callable[[int, int, str], None] | None = None) -> tuple[list[Example], dict[str, str]]:
-    """Cached (or precomputed) features for every clip; unreadable clips are returned with a reason."""
+                  on_progress: Callable[[int, int, str], None] | None = None,
+                  feature_dim: int | None = None) -> tuple[list[Example], dict[str, str]]:
+    """Cached (or precomputed) features for every clip; unreadable clips are returned with a reason.
+
+    Precomputed files whose width is not feature_dim (default: the most common width) are skipped too."""
     examples, failed = [], {}
     if cfg.features or any(c.kind == "features" for c in clips):
         for i, clip in enumerate(clips):
@@ -136,11 +139,11 @@ def load_examples(cfg: TrainConfig, clips: list[Clip], views: list[str], progres
             if on_progress:
                 on_progress(i + 1, len(clips), clip.path)
         dims = [ex.views[TEST_VIEW].features.shape[1] for ex in examples]
-        if dims and min(dims) != max(dims):  # one odd file would crash every batch that holds it
-            common = max(set(dims), key=dims.count)
-            for ex in [ex for ex, d in zip(examples, dims) if d != common]:
-                failed[ex.clip.path] = (f"Feature file {Path(ex.clip.path).name} has "
-                                        f"{ex.views[TEST_VIEW].features.shape[1]}-d features, the others {common}-d.")
+        if dims and (feature_dim or min(dims) != max(dims)):  # one odd file would crash every batch holding it
+            common = feature_dim or max(set(dims), key=dims.count)
+            for ex, d in zip(examples, dims):
+                if d != common:
+                    failed[ex.clip.path] = f"Feature file {Path(ex.clip.path).name} has {d}-d features, not {common}-d."
             examples = [ex for ex, d in zip(examples, dims) if d == common]
         return examples, failed
     cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
@@ -282,7 +285,9 @@ class Trainer:
             return report
 
         train, failed = load_examples(cfg, train_clips, views, self.progress, feature_progress(0))
-        val, failed_val = load_examples(cfg, val_clips, [TEST_VIEW], self.progress, feature_progress(len(train_clips)))
+        dim = train[0].views[next(iter(train[0].views))].features.shape[1] if train else None
+        val, failed_val = load_examples(cfg, val_clips, [TEST_VIEW], self.progress, feature_progress(len(train_clips)),
+                                        feature_dim=dim)
         failed.update(failed_val)
         for path, reason in failed.items():
             self.run.log(f"skipped {path}: {reason}")
@@ -320,9 +325,6 @@ class Trainer:
         ds, train, val, failed = self.load_data()
         classes = ds.classes
         feature_dim = int(train[0].views[next(iter(train[0].views))].features.shape[1])
-        for ex in [ex for ex in val if ex.views[TEST_VIEW].features.shape[1] != feature_dim]:
-            failed[ex.clip.path] = f"Feature file {Path(ex.clip.path).name} is not {feature_dim}-d like the training clips."
-            val.remove(ex)
         model_cfg = cfg.model_config(feature_dim, len(classes))
         model = build_model(model_cfg)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -437,7 +439,8 @@ class Trainer:
 
         final = {"state": "finished", "epoch": cfg.epochs, "best_val_top1": None if best_top1 == -math.inf else best_top1,
                  "last_metrics": last_row}
-        run.write_status(**final, phase="finished", message="finished", eta_s=0)
+        run.write_status(**final, phase="finished", message="finished", eta_s=0, step=steps_per_epoch,
+                         global_step=total_steps, total_steps=total_steps, train_loss=last_row["train_loss"])
         run.log(f"finished: best val top-1 {_fmt(final['best_val_top1'])}")
         return final
 

@@ -120,7 +120,8 @@ class _Scaler:
     def video(self, frame: av.VideoFrame) -> np.ndarray:
         # libswscale converts and resizes in one pass, so a 4K frame never exists as a full-size RGB array.
         width, height = self._size_for(frame.width, frame.height)
-        return frame.to_ndarray(width=width, height=height, format="rgb24")
+        # Bilinear, as PIL and torchvision resize: 4x cheaper here than swscale's default bicubic.
+        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
 
     def image(self, image: Image.Image) -> np.ndarray:
         size = self._size_for(*image.size)

@@ -116,15 +116,17 @@ def attention_curve(series: dict[str, tuple[list[float], list[float]]], title: s
 
 
 def timeline(windows: list[dict], title: str = "Prediction over time") -> go.Figure:
+    """The predicted label and its confidence per temporal window, as bars spanning each window's time."""
     fig = go.Figure()
     for label in dict.fromkeys(w["label"] for w in windows):
         rows = [w for w in windows if w["label"] == label]
-        fig.add_trace(go.Bar(x=[w["end_s"] - w["start_s"] for w in rows], base=[w["start_s"] for w in rows],
-                             y=[w["probability"] for w in rows], name=label, orientation="v",
-                             offset=0, width=[w["end_s"] - w["start_s"] for w in rows],
-                             hovertemplate=label + " %{y:.0%}<extra></extra>"))
-    fig.update_xaxes(title="time in clip (s)")
+        fig.add_trace(go.Bar(x=[w["start_s"] for w in rows], y=[w["probability"] for w in rows],
+                             width=[w["end_s"] - w["start_s"] for w in rows], offset=0, name=label,
+                             text=[f"{label} {w['probability']:.0%}" for w in rows], textposition="inside",
+                             hovertemplate=label + " %{y:.0%} from %{x:.1f} s<extra></extra>"))
+    fig.update_xaxes(title="time in clip (s)", range=[0, max((w["end_s"] for w in windows), default=1.0)])
     fig.update_yaxes(title="confidence", range=[0, 1], tickformat=".0%")
+    fig.update_layout(bargap=0.02)
     return _layout(fig, title)
 
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from arlib.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from arlib.checkpoints import Checkpoint, load_checkpoint, save_checkpoint, to_bytes
 from arlib.errors import CheckpointError
 from arlib.model import ModelConfig, build_model
 
@@ -98,3 +98,21 @@ def test_write_is_atomic_a_killed_writer_leaves_the_old_file(tmp_path):
     assert proc.returncode == -9
     assert path.read_bytes() == before
     assert load_checkpoint(path).meta["epoch"] == 3
+
+
+def test_a_header_length_starting_with_0x80_or_PK_is_still_a_checkpoint(tmp_path):
+    """The header length is 8 little-endian bytes: 0x2680 starts with 0x80 and 0x4b50 with 'PK'."""
+    ckpt, _, _ = _checkpoint()
+    ckpt.meta["pad"] = ""
+    base = struct.unpack("<Q", to_bytes(ckpt)[:8])[0]
+    for target in (0x2680, 0x4B50):
+        for pad in range(max(0, target - base - 16), target - base + 16):
+            ckpt.meta["pad"] = "x" * pad
+            data = to_bytes(ckpt)
+            if struct.unpack("<Q", data[:8])[0] == target:
+                break
+        else:
+            pytest.fail(f"could not make a header of length {target:#x}")
+        path = tmp_path / f"h{target:x}.safetensors"
+        path.write_bytes(data)
+        assert load_checkpoint(path).meta["pad"] == ckpt.meta["pad"]

@@ -487,15 +487,19 @@ def test_bad_feature_files_are_skipped_not_fatal(tmp_path):
     np.save(features / "Alpha" / "v_Alpha_g01_c01.npy", np.full((20, 16), np.nan, np.float32))
     (features / "Beta" / "v_Beta_g01_c01.npy").write_bytes(b"")  # np.load raises EOFError here
     np.save(features / "Gamma" / "v_Gamma_g01_c01.npy", np.zeros((20, 7), np.float32))  # other width
-    np.save(features / "Gamma" / "v_Gamma_g04_c01.npy", np.zeros((20, 9), np.float32))  # other width, val clip
+    for cls in ("Beta", "Gamma"):  # most val clips have another width: still the training width wins
+        for c in (1, 2):
+            np.save(features / cls / f"v_{cls}_g04_c0{c}.npy", np.zeros((20, 9), np.float32))
     cfg = make_config(None, features=str(features), splits=str(splits), latent_dim=16, hidden_dim=16, head_dim=16,
                       batch_size=4, seq_len=8, epochs=1)
     assert train(cfg, tmp_path / "r", progress=False)["state"] == "finished"
     row = RunDir(tmp_path / "r").read_metrics()[0]
     reasons = {Path(s["clip"]).name: s["reason"] for s in row["skipped"]}
-    assert row["clips_skipped"] == 4 and set(reasons) == {
-        "v_Alpha_g01_c01.npy", "v_Beta_g01_c01.npy", "v_Gamma_g01_c01.npy", "v_Gamma_g04_c01.npy"}
-    assert "NaN" in reasons["v_Alpha_g01_c01.npy"]
+    assert row["clips_skipped"] == 7 and set(reasons) == {
+        "v_Alpha_g01_c01.npy", "v_Beta_g01_c01.npy", "v_Gamma_g01_c01.npy", "v_Beta_g04_c01.npy", "v_Beta_g04_c02.npy",
+        "v_Gamma_g04_c01.npy", "v_Gamma_g04_c02.npy"}
+    assert "NaN" in reasons["v_Alpha_g01_c01.npy"] and "9-d features, not 16-d" in reasons["v_Gamma_g04_c01.npy"]
+    assert row["num_val_clips"] == 2  # Alpha's two val clips, the ones with the training width
     for name, reason in reasons.items():
         assert_one_sentence(reason, name)
 
@@ -601,3 +605,37 @@ def test_the_feature_cache_skips_a_clip_whatever_goes_wrong_with_it(tmp_path, mo
     assert list(done) == [str(good)] and list(failed) == [str(odd)]
     assert "IndexError" in failed[str(odd)]
     assert_one_sentence(failed[str(odd)], "odd.avi")
+
+
+def test_evaluate_explains_a_checkpoint_for_another_backbone_before_decoding_anything(tmp_path, capsys, monkeypatch):
+    from arlib import video
+    from arlib.demo import make_demo_dataset
+
+    data = make_demo_dataset(tmp_path / "demo", clips_per_class=2, clips_per_group=1, test_groups=1, size=32,
+                             num_frames=8) / "UCF-101"
+    monkeypatch.setattr(video, "read_frames", lambda *a, **k: pytest.fail("decoded a clip"))
+    cases = {
+        _edited_demo(tmp_path, "resnet152.safetensors", lambda m: m.update(backbone="resnet152")): "resnet152",
+        _edited_demo(tmp_path, "vit.safetensors", lambda m: m.update(backbone="vit_huge")): "vit_huge",
+        _edited_demo(tmp_path, "dim.safetensors", lambda m: m["model"].update(feature_dim=2048)): "2048-d",
+    }
+    for path, needle in cases.items():
+        assert_main_error(main_in_process(capsys, "evaluate", "--checkpoint", path, "--data", data, "--cache-dir",
+                                          tmp_path / "cache", "--json"), path.name, needle)
+
+
+def test_an_unexpected_training_failure_is_one_line_pointing_at_the_log(tmp_path, capsys, monkeypatch):
+    from arlib import train as train_module
+
+    def kaboom(self, resume):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(train_module.Trainer, "_fit", kaboom)
+    monkeypatch.delenv("ARLIB_DEBUG", raising=False)
+    features, splits = feature_dataset(tmp_path / "ds")
+    out = tmp_path / "runs" / "r"
+    line = assert_main_error(main_in_process(capsys, "train", "--features", features, "--splits", splits, "--out", out,
+                                             "--quiet"), "RuntimeError: kaboom", f"see {out / 'train.log'}")
+    status = RunDir(out).read_status()
+    assert status["state"] == "failed" and status["error"] == "RuntimeError: kaboom"
+    assert "Traceback" in (out / "train.log").read_text() and "Traceback" not in line
