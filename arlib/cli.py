@@ -57,7 +57,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crops", help="training crops, comma separated from center,tl,tr,bl,br (default center; each is a cached view)")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="horizontal flip of whole training sequences with p = 0.5 (its features are cached as a view)")
-    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 48)")
+    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 44)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
     g.add_argument("--seed", type=int)
     g.add_argument("--checkpoint-every", type=int, help="also keep checkpoints/epoch_NNN every N epochs (default 5)")

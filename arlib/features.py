@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,19 @@ class FeatureCache:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def compute(self, clip_path: str | Path, views: Iterable[str]) -> dict[str, ClipFeatures]:
-        """Features of every requested view, from the cache or by decoding the grid frames once."""
+    def decode(self, clip_path: str | Path) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
+        """(info, grid frame numbers, frames resized for the crop) of the frames this cache keeps."""
+        info = video.probe(clip_path)
+        grid = cache_grid(info.num_frames, self.cache_frames)
+        frames = video.read_frames(clip_path, grid, short_side=self.spec.preprocessing.resize_short_side)
+        return info, grid, frames
+
+    def compute(self, clip_path: str | Path, views: Iterable[str], decoded: Future | None = None,
+                ) -> dict[str, ClipFeatures]:
+        """Features of every requested view, from the cache or by decoding the grid frames once.
+
+        `decoded` may hold this clip's decode() already running in another thread (see ensure()).
+        """
         views = list(dict.fromkeys(views))
         result = {v: self.get(clip_path, v) for v in views}
         missing = [v for v, item in result.items() if item is None]
@@ -125,10 +137,8 @@ class FeatureCache:
             result.update({v: self.get(clip_path, v) for v in missing})
             missing = [v for v, item in result.items() if item is None]
             if missing:
-                info = video.probe(clip_path)
-                grid = cache_grid(info.num_frames, self.cache_frames)
+                info, grid, frames = decoded.result() if decoded else self.decode(clip_path)
                 pre = self.spec.preprocessing
-                frames = video.read_frames(clip_path, grid, short_side=pre.resize_short_side)
                 backbone = load_backbone(self.spec.name)
                 for view in missing:
                     feats = backbone.encode(apply_view(frames, pre.input_size, view))
@@ -137,6 +147,11 @@ class FeatureCache:
                     self._write(clip_dir / f"{view}.npz", item)
                     result[view] = item
         return result
+
+    def _prefetch(self, pool: ThreadPoolExecutor, clip_path: str, views: list[str]) -> Future | None:
+        if all(self.entry_path(clip_path, v).exists() for v in views):
+            return None  # cached already: nothing to decode
+        return pool.submit(self.decode, clip_path)
 
     def ensure(self, clip_paths: list[str], views: Iterable[str], progress: bool = True,
                on_progress: Callable[[int, int, str], None] | None = None,
@@ -151,9 +166,15 @@ class FeatureCache:
         done: dict[str, dict[str, ClipFeatures]] = {}
         failed: dict[str, str] = {}
         bar = tqdm(clip_paths, desc="features", unit="clip", disable=not progress, dynamic_ncols=True)
+        # Decode the next clip in a thread while the backbone encodes this one: PyAV releases the GIL,
+        # and decoding was a third of the cache build (measured on 320x240 H.264 clips).
+        pool = ThreadPoolExecutor(1, thread_name_prefix="decode")
+        upcoming = self._prefetch(pool, clip_paths[0], views) if clip_paths else None
         for i, clip in enumerate(bar):
+            decoded = upcoming
+            upcoming = self._prefetch(pool, clip_paths[i + 1], views) if i + 1 < len(clip_paths) else None
             try:
-                done[clip] = self.compute(clip, views)
+                done[clip] = self.compute(clip, views, decoded)
             except ArlibError as exc:
                 failed[clip] = str(exc)
             except Exception as exc:  # whatever it was, one clip never stops the others
@@ -161,5 +182,6 @@ class FeatureCache:
                 failed[clip] = str(ArlibError(f"{clip} could not be processed ({type(exc).__name__}: {reason})."))
             if on_progress:
                 on_progress(i + 1, len(clip_paths), clip)
+        pool.shutdown(wait=True)
         return done, failed
 
