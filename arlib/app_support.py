@@ -109,11 +109,21 @@ def dataset_info(path: str, split: int = 1) -> dict:
                       for c in clips]}
 
 
-def default_checkpoint() -> Path:
-    from .cli import DEMO_CHECKPOINT, default_checkpoint as newest_best
+def default_checkpoint(source: "ClipSource | None" = None) -> Path:
+    """The newest finished run's best; without one, the shipped checkpoint that fits the clip: the demo
+    checkpoint for demo clips (and when no clip is chosen), the real 9-class UCF-101 one for anything else."""
+    from .cli import UCF_CHECKPOINT, newest_finished_best
 
-    path = newest_best(runs_dir())
-    return demo_checkpoint() if path == DEMO_CHECKPOINT else path
+    newest = newest_finished_best(runs_dir())
+    if newest is not None:
+        return newest
+    if source is not None and not is_demo_clip(source) and UCF_CHECKPOINT.is_file():
+        return UCF_CHECKPOINT
+    return demo_checkpoint()
+
+
+def is_demo_clip(source: "ClipSource") -> bool:
+    return source.path is not None and data_dir().resolve() in source.path.resolve().parents
 
 
 def require_navigation() -> None:
@@ -363,6 +373,7 @@ class CheckpointChoice:
 
 def checkpoint_choices() -> list[CheckpointChoice]:
     """Every run's checkpoints (newest run first), then the demo checkpoint and its siblings in assets/."""
+    from .cli import UCF_CHECKPOINT
     from .runs import list_runs
 
     order = {"best": 0, "last": 1}
@@ -372,25 +383,29 @@ def checkpoint_choices() -> list[CheckpointChoice]:
             out.append(CheckpointChoice(ck, f"{run.name} · {ck.stem}"))
     demo = demo_checkpoint()
     if demo.is_file():
-        out.append(CheckpointChoice(demo, f"demo checkpoint · {demo.name}"))
-        for sibling in sorted(demo.parent.glob("*.safetensors")):
-            if sibling.resolve() != demo.resolve():
-                out.append(CheckpointChoice(sibling, f"demo checkpoint · {sibling.name}"))
+        out.append(CheckpointChoice(demo, f"shipped · demo twins (8 synthetic classes) · {demo.name}"))
+    for sibling in sorted(demo.parent.glob("*.safetensors")):
+        if sibling.resolve() != demo.resolve():
+            what = "UCF-101, 9 classes" if sibling.name == UCF_CHECKPOINT.name else "shipped"
+            out.append(CheckpointChoice(sibling, f"shipped · {what} · {sibling.name}"))
     return out
 
 
-def checkpoint_picker(key: str, label: str = "Checkpoint") -> Path | None:
+def checkpoint_picker(key: str, label: str = "Checkpoint", source: "ClipSource | None" = None) -> Path | None:
     choices = checkpoint_choices()
     if not choices:
         st.warning("No checkpoint yet: the demo checkpoint (assets/demo.safetensors) is missing and no run has "
                    "saved one. Train the demo on the Train page (about a minute), then come back.")
         return None
-    default = default_checkpoint()
+    default = default_checkpoint(source)
     paths = [c.path for c in choices]
     index = next((i for i, p in enumerate(paths) if p.resolve() == default.resolve()), 0)
     label_of = {str(c.path): c.label for c in choices}
-    chosen = st.selectbox(label, [str(p) for p in paths], index=index, key=key, format_func=label_of.get,
-                          help="Default: the best checkpoint of the newest finished run, else the demo checkpoint.")
+    # One widget per kind of clip, so switching from a demo example to an upload brings its own default.
+    kind = "demo" if source is not None and is_demo_clip(source) else "real"
+    chosen = st.selectbox(label, [str(p) for p in paths], index=index, key=f"{key}_{kind}", format_func=label_of.get,
+                          help="Default: the best checkpoint of the newest finished run; else the shipped demo "
+                               "checkpoint for demo clips and the shipped UCF-101 (9 classes) one for real clips.")
     return Path(chosen)
 
 

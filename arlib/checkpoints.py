@@ -147,3 +147,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 def checkpoint_path(directory: str | Path, name: str) -> Path:
     return Path(directory) / f"{name}{SUFFIX}"
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> Path:
+    """A copy for prediction only: no optimizer or RNG state, float weights optionally in float16.
+
+    Loading converts float16 weights back to the model's float32 (load_state_dict copies by value).
+    """
+    ckpt = load_checkpoint(src)
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt.model_state.items()}
+    meta = dict(ckpt.meta, exported_from=Path(src).name, weights_dtype="float16" if half else "float32")
+    return save_checkpoint(Checkpoint(meta, state), dst)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from .errors import ArlibError
 
-DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "demo.safetensors"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEMO_CHECKPOINT = ASSETS / "demo.safetensors"  # the synthetic demo twins
+UCF_CHECKPOINT = ASSETS / "ucf9-mini.safetensors"  # the thesis's 9 UCF-101 classes, trained on ucf101-mini
 
 
 def _set_threads() -> None:
@@ -108,14 +110,18 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
-def default_checkpoint(runs_dir: str | Path = "runs") -> Path:
-    """The best checkpoint of the newest finished run, else the shipped demo checkpoint."""
+def newest_finished_best(runs_dir: str | Path = "runs") -> Path | None:
     from .runs import list_runs
 
     for run in list_runs(runs_dir):
         if run.read_status().get("state") == "finished" and run.checkpoint("best").exists():
             return run.checkpoint("best")
-    return DEMO_CHECKPOINT
+    return None
+
+
+def default_checkpoint(runs_dir: str | Path = "runs") -> Path:
+    """The best checkpoint of the newest finished run, else the shipped UCF-101 (9 classes) checkpoint."""
+    return newest_finished_best(runs_dir) or (UCF_CHECKPOINT if UCF_CHECKPOINT.is_file() else DEMO_CHECKPOINT)
 
 
 def cmd_predict(a) -> int:
@@ -202,6 +208,14 @@ def cmd_cv(a) -> int:
     return 0
 
 
+def cmd_export(a) -> int:
+    from .checkpoints import export_checkpoint
+
+    out = export_checkpoint(a.checkpoint, a.out, half=a.half)
+    print(f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_bench(a) -> int:
     from .bench import run_bench
 
@@ -230,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the action in clips or frame folders")
     p.add_argument("clips", nargs="+")
-    p.add_argument("--checkpoint", help="default: best of the newest finished run in runs/, else the demo checkpoint")
+    p.add_argument("--checkpoint", help="default: best of the newest finished run in runs/, else assets/ucf9-mini.safetensors")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--windows", type=int, default=1, help="average N consecutive temporal windows")
     p.add_argument("--gif", help="write the annotated GIF here (a folder when several clips are given)")
@@ -264,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-class", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("export", help="a slim copy of a checkpoint for prediction (no optimizer state)")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--half", action="store_true", help="store float weights as float16 (half the size)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("backbones", help="list backbones and whether they are available here")
     p.set_defaults(func=cmd_backbones)

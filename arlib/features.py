@@ -149,8 +149,11 @@ class FeatureCache:
         return result
 
     def _prefetch(self, pool: ThreadPoolExecutor, clip_path: str, views: list[str]) -> Future | None:
-        if all(self.entry_path(clip_path, v).exists() for v in views):
-            return None  # cached already: nothing to decode
+        try:
+            if all(self.entry_path(clip_path, v).exists() for v in views):
+                return None  # cached already: nothing to decode
+        except OSError:
+            return None  # missing or unreadable: compute() reports it for this clip alone
         return pool.submit(self.decode, clip_path)
 
     def ensure(self, clip_paths: list[str], views: Iterable[str], progress: bool = True,

@@ -12,7 +12,7 @@ st.caption("Upload a clip or pick an example, choose a checkpoint, and see what 
 up, ex, right = st.columns([4, 4, 3], gap="medium")
 source = app.clip_picker("predict_clip", up, ex)
 with right:
-    checkpoint = app.checkpoint_picker("predict_checkpoint")
+    checkpoint = app.checkpoint_picker("predict_checkpoint", source=source)
     if checkpoint is not None:
         with app.guard("the checkpoint"):
             meta = app.checkpoint_meta(checkpoint)

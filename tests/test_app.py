@@ -135,7 +135,7 @@ def test_home_shows_state_of_things(env):
     at.button(key="try_demo").click().run(timeout=TIMEOUT)  # one click: Predict, demo checkpoint, an example
     no_problems(at)
     assert at.title[0].value == "Predict"
-    assert at.selectbox(key="predict_checkpoint").value == str(env["demo_ckpt"])
+    assert at.selectbox(key="predict_checkpoint_demo").value == str(env["demo_ckpt"])
     assert "Attention over time" in chart_titles(at)
 
 
@@ -155,6 +155,11 @@ def test_predict_uploaded_clip_shows_prediction_and_attention(env):
     assert "Attention over time" in titles and any(t.startswith("Top") for t in titles), titles
     assert len(at.image) >= 2  # the frame/attention strip and the annotated GIF
     assert [d for d in at.get("download_button")]
+    # an uploaded clip is taken for a real video: with no run of one's own, the shipped UCF-101 checkpoint
+    from arlib.cli import UCF_CHECKPOINT
+
+    if UCF_CHECKPOINT.is_file():
+        assert at.selectbox(key="predict_checkpoint_real").value == str(UCF_CHECKPOINT)
 
 
 def test_long_clip_gets_a_timeline(env, tmp_path):

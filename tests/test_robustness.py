@@ -600,11 +600,13 @@ def test_the_feature_cache_skips_a_clip_whatever_goes_wrong_with_it(tmp_path, mo
         return real_probe(path)
 
     monkeypatch.setattr(video, "probe", probe)
+    missing = tmp_path / "deleted since the dataset was listed.avi"
     done, failed = FeatureCache("efficientnet_lite0", tmp_path / "cache", cache_frames=4).ensure(
-        [str(odd), str(good)], ["center"], progress=False)
-    assert list(done) == [str(good)] and list(failed) == [str(odd)]
+        [str(odd), str(missing), str(good)], ["center"], progress=False)
+    assert list(done) == [str(good)] and list(failed) == [str(odd), str(missing)]
     assert "IndexError" in failed[str(odd)]
     assert_one_sentence(failed[str(odd)], "odd.avi")
+    assert_one_sentence(failed[str(missing)], missing.name)
 
 
 def test_evaluate_explains_a_checkpoint_for_another_backbone_before_decoding_anything(tmp_path, capsys, monkeypatch):
