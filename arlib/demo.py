@@ -88,14 +88,20 @@ def _grow(rng, scene, num_frames):
     return _paint(scene, alpha, _contrasting_colour(rng, scene))
 
 
-def _fade_in(rng, scene, num_frames):
-    """A textured scene with a few coloured boxes, brightening from near black."""
+def _with_boxes(rng, scene, count: tuple[int, int], side: tuple[int, int], colour) -> np.ndarray:
+    """A copy of the scene with a few axis-aligned boxes of colour() (side as fractions 1/side[0]..1/side[1])."""
     size = scene.shape[0]
     scene = scene.copy()
-    for _ in range(rng.integers(2, 5)):
+    for _ in range(rng.integers(*count)):
         y0, x0 = rng.integers(0, size * 3 // 4, 2)
-        h, w = rng.integers(size // 8, size // 3, 2)
-        scene[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0.0, 255.0, 3)
+        h, w = rng.integers(size // side[0], size // side[1], 2)
+        scene[y0 : y0 + h, x0 : x0 + w] = colour()
+    return scene
+
+
+def _fade_in(rng, scene, num_frames):
+    """A textured scene with a few coloured boxes, brightening from near black."""
+    scene = _with_boxes(rng, scene, (2, 5), (8, 3), lambda: rng.uniform(0.0, 255.0, 3))
     p = _progress(rng, num_frames)
     low, high = rng.uniform(0.03, 0.15), rng.uniform(0.85, 1.0)
     return scene[None] * (low + (high - low) * p)[:, None, None, None]
@@ -115,12 +121,8 @@ def _fill_up(rng, scene, num_frames):
 
 def _colorize(rng, scene, num_frames):
     """A scene of vivid boxes turning from grey to full colour."""
-    size = scene.shape[0]
-    scene = scene.copy()
-    for _ in range(rng.integers(3, 6)):
-        y0, x0 = rng.integers(0, size * 3 // 4, 2)
-        h, w = rng.integers(size // 6, size // 2, 2)
-        scene[y0 : y0 + h, x0 : x0 + w] = rng.permutation([rng.uniform(0, 40), rng.uniform(90, 160), rng.uniform(215, 255)])
+    vivid = lambda: rng.permutation([rng.uniform(0, 40), rng.uniform(90, 160), rng.uniform(215, 255)])  # noqa: E731
+    scene = _with_boxes(rng, scene, (3, 6), (6, 2), vivid)
     grey = scene.mean(axis=2, keepdims=True)
     p = _progress(rng, num_frames)[:, None, None, None]
     return grey[None] + (scene[None] - grey[None]) * (rng.uniform(0.0, 0.1) + p * rng.uniform(0.85, 0.9))

@@ -153,9 +153,9 @@ with app.guard("the validation results"):
                 continue
             wx = {w["clip"]: w for w in rx.get("misclassified") or []}
             wy = {w["clip"]: w for w in ry.get("misclassified") or []}
-            only = [{"clip": Path(c).name, "true": w["label"], f"wrong only in": short(x), "predicted": w["predicted"]}
+            only = [{"clip": Path(c).name, "true": w["label"], "wrong only in": short(x), "predicted": w["predicted"]}
                     for c, w in wx.items() if c not in wy]
-            only += [{"clip": Path(c).name, "true": w["label"], f"wrong only in": short(y), "predicted": w["predicted"]}
+            only += [{"clip": Path(c).name, "true": w["label"], "wrong only in": short(y), "predicted": w["predicted"]}
                      for c, w in wy.items() if c not in wx]
             shown = True
             if only:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,18 +31,9 @@ TIMEOUT = 60
 
 
 def _demo_checkpoint(folder: Path) -> Path:
-    """The shipped demo checkpoint, or (before it exists) a 1-epoch one trained into folder."""
-    if DEMO_CHECKPOINT.is_file():
-        return DEMO_CHECKPOINT
-    from arlib.demo import make_demo_dataset
-
-    data = make_demo_dataset(folder / "demo-data") / "UCF-101"
-    subprocess.run([sys.executable, "-m", "arlib", "train", "--data", str(data), "--preset", "demo", "--epochs", "1",
-                    "--out", str(folder / "ckruns" / "demo"), "--quiet"], cwd=REPO, check=True, timeout=300)
-    target = folder / "ckpt" / "demo.safetensors"  # alone in its folder: no sibling checkpoints
-    target.parent.mkdir(parents=True)
-    shutil.copy(folder / "ckruns" / "demo" / "checkpoints" / "best.safetensors", target)
-    return target
+    """The shipped demo checkpoint (assets/demo.safetensors); `folder` is unused, kept for the callers."""
+    assert DEMO_CHECKPOINT.is_file(), f"{DEMO_CHECKPOINT} ships with the repository"
+    return DEMO_CHECKPOINT
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ Every page is also photographed at 1400x1000 into .screens/ (gitignored) for a h
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -43,17 +42,9 @@ def _free_port() -> int:
 
 
 def _demo_checkpoint(folder: Path) -> Path:
-    if DEMO_CHECKPOINT.is_file():
-        return DEMO_CHECKPOINT
-    from arlib.demo import make_demo_dataset
-
-    data = make_demo_dataset(folder / "ckdata") / "UCF-101"
-    subprocess.run([sys.executable, "-m", "arlib", "train", "--data", str(data), "--preset", "demo", "--epochs", "1",
-                    "--out", str(folder / "ckruns" / "demo"), "--quiet"], cwd=REPO, check=True, timeout=300)
-    target = folder / "ckpt" / "demo.safetensors"
-    target.parent.mkdir(parents=True)
-    shutil.copy(folder / "ckruns" / "demo" / "checkpoints" / "best.safetensors", target)
-    return target
+    """The shipped demo checkpoint (assets/demo.safetensors); `folder` is unused, kept for the callers."""
+    assert DEMO_CHECKPOINT.is_file(), f"{DEMO_CHECKPOINT} ships with the repository"
+    return DEMO_CHECKPOINT
 
 
 @pytest.fixture(scope="module")
