@@ -46,7 +46,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
             run = RunDir(Path(tmp) / f"fold{k}")
             run.write_config(cfg.to_dict())
             prepared = (ds, [by_path[c.path] for c in train_clips], [by_path[c.path] for c in val_clips], failed)
-            result = Trainer(cfg, run, progress=False, prepared=prepared).fit()
+            result = Trainer(cfg, run, progress=False, prepared=prepared, save_checkpoints=False).fit()
             rows = run.read_metrics()
         if result["state"] != "finished":
             raise ArlibError(f"Cross-validation was stopped during fold {k + 1} of {folds}; no result was produced.")

@@ -243,9 +243,10 @@ class StopRequested:
 class Trainer:
     def __init__(self, cfg: TrainConfig, run: RunDir, progress: bool = True,
                  on_progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
-                 prepared: tuple | None = None):
+                 prepared: tuple | None = None, save_checkpoints: bool = True):
         self.cfg, self.run, self.progress, self.on_progress = cfg, run, progress, on_progress
         self.prepared = prepared  # (dataset, train examples, val examples, failures) made by the caller
+        self.save_checkpoints = save_checkpoints  # cross-validation only needs the metrics
         self.stop = StopRequested(should_stop)
         self._last_status = 0.0
         self._started = time.time()
@@ -465,6 +466,8 @@ class Trainer:
         meta = dict(meta_base, epoch=epoch, step_in_epoch=step, partial_epoch=carry,
                     best_val_top1=None if best_top1 == -math.inf else best_top1, metrics=metrics,
                     saved_at=time.time())
+        if not self.save_checkpoints:
+            return
         resumable = path.stem == "last"  # only `last` needs optimizer + RNG state; it triples the size
         save_checkpoint(Checkpoint(meta, model.state_dict(), optimizer.state_dict() if resumable else None,
                                    torch.get_rng_state() if resumable else None), path)
