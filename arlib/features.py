@@ -29,7 +29,7 @@ from .fileio import atomic_write_bytes
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid
 from .transforms import TEST_VIEW, apply_view
 
-CACHE_VERSION = 2  # 2: frames resized bilinearly at decode
+CACHE_VERSION = 1
 DEFAULT_CACHE_DIR = Path(os.environ.get("ARLIB_CACHE_DIR", Path.home() / ".cache" / "arlib" / "features"))
 
 

@@ -120,7 +120,7 @@ class _Scaler:
     def video(self, frame: av.VideoFrame) -> np.ndarray:
         # libswscale converts and resizes in one pass, so a 4K frame never exists as a full-size RGB array.
         width, height = self._size_for(frame.width, frame.height)
-        # Bilinear, as PIL and torchvision resize: 4x cheaper here than swscale's default bicubic.
+        # Bilinear (PyAV's default, named because cached features depend on it), as PIL and torchvision resize.
         return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
 
     def image(self, image: Image.Image) -> np.ndarray:

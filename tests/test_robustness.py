@@ -641,3 +641,12 @@ def test_an_unexpected_training_failure_is_one_line_pointing_at_the_log(tmp_path
     status = RunDir(out).read_status()
     assert status["state"] == "failed" and status["error"] == "RuntimeError: kaboom"
     assert "Traceback" in (out / "train.log").read_text() and "Traceback" not in line
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(clips, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "arlib", "predict", "--checkpoint", str(DEMO), "--json",
+                             str(clips["reference.mp4"][0]), str(clips["vp9.webm"][0])],
+                            cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head -0`: the first print hits a closed pipe
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and err == b"", err  # quiet, like any Unix tool whose reader left
