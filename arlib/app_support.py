@@ -258,8 +258,10 @@ def clip_picker(key: str, upload_area=None, example_area=None) -> ClipSource | N
     upload_area = upload_area or st.container()
     example_area = example_area or st.container()
     with upload_area:
+        limit = st.get_option("server.maxUploadSize")  # .streamlit/config.toml, or --server.maxUploadSize
         up = st.file_uploader("Upload a clip", type=UPLOAD_TYPES, key=f"{key}_upload",
-                              help="mp4, avi, mov, mkv, webm or gif, up to 200 MB; it is deleted after prediction.")
+                              help=f"mp4, avi, mov, mkv, webm or gif, up to {limit} MB; it is deleted after "
+                                   "prediction.")
     examples = example_clips()
     with example_area:
         if not examples:

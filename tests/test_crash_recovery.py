@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import feature_dataset, index_clip
 
 from arlib.checkpoints import load_checkpoint
 from arlib.features import FeatureCache
 from arlib.runs import RunDir
 from arlib.train import make_config, train
-from synthetic import feature_dataset, index_clip
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 20

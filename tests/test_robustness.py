@@ -23,6 +23,7 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import feature_dataset, index_clip
 
 from arlib import cli
 from arlib.checkpoints import load_checkpoint, save_checkpoint
@@ -32,7 +33,6 @@ from arlib.predict import Prediction, Predictor
 from arlib.runs import RunDir, validate_run_name
 from arlib.train import make_config, train
 from arlib.video import write_clip
-from synthetic import feature_dataset, index_clip
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "assets" / "demo.safetensors"
