@@ -139,9 +139,25 @@ def require_navigation() -> None:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a future Streamlit without the old pages/ mode
         return
-    if PagesManager.uses_pages_directory:
+    # The flag is process-wide: a second session whose deep link started in the old mode before the first
+    # session cleared it would otherwise stay there, so the run's own page list is checked as well.
+    if PagesManager.uses_pages_directory or _old_style_run():
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def _old_style_run() -> bool:
+    """True when this script run is Streamlit's old pages/ mode: its page list holds the entry script itself
+    (st.navigation in streamlit_app.py lists only pages/*.py)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        manager = get_script_run_ctx().pages_manager
+        entry = Path(manager.main_script_path).resolve()
+        return any(info.get("script_path") and Path(info["script_path"]).resolve() == entry
+                   for info in manager.get_pages().values())
+    except Exception:  # internals moved in a future Streamlit: keep the flag check only
+        return False
 
 
 # ------------------------------------------------------------------------------------------------ errors
