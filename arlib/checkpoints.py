@@ -44,7 +44,7 @@ def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     for idx, per_param in state["state"].items():
         for name, value in per_param.items():
             if torch.is_tensor(value):
-                tensors[f"optim/{idx}/{name}"] = value.detach().clone().contiguous()
+                tensors[f"optim/{idx}/{name}"] = value.detach().contiguous()
             else:
                 scalars[f"{idx}/{name}"] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
@@ -68,14 +68,14 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], spec: dict) -> dict:
 
 
 def to_bytes(ckpt: Checkpoint) -> bytes:
-    tensors = {f"model/{k}": v.detach().clone().contiguous() for k, v in ckpt.model_state.items()}
+    tensors = {f"model/{k}": v.detach().contiguous() for k, v in ckpt.model_state.items()}  # serialised as is: no copy needed
     meta = dict(ckpt.meta, format=FORMAT, format_version=FORMAT_VERSION)
     if ckpt.optimizer_state is not None:
         optim_tensors, optim_spec = _flatten_optimizer(ckpt.optimizer_state)
         tensors.update(optim_tensors)
         meta["optimizer"] = optim_spec
     if ckpt.rng_state is not None:
-        tensors["rng/torch"] = ckpt.rng_state.clone()
+        tensors["rng/torch"] = ckpt.rng_state
     return st_save(tensors, metadata={"arlib": json.dumps(meta)})
 
 
