@@ -110,20 +110,33 @@ def dataset_info(path: str, split: int = 1) -> dict:
 
 
 def default_checkpoint(source: "ClipSource | None" = None) -> Path:
-    """The newest finished run's best; without one, the shipped checkpoint that fits the clip: the demo
-    checkpoint for demo clips (and when no clip is chosen), the real 9-class UCF-101 one for anything else."""
-    from .cli import UCF_CHECKPOINT, newest_finished_best
+    """The best checkpoint of the newest finished run trained on the same kind of data as the clip (the demo
+    data for demo clips and when no clip is chosen, anything else for real clips); without one, the shipped
+    checkpoint of that kind: the demo twins, or the 9 UCF-101 classes."""
+    from .cli import UCF_CHECKPOINT
+    from .runs import list_runs
 
-    newest = newest_finished_best(runs_dir())
-    if newest is not None:
-        return newest
-    if source is not None and not is_demo_clip(source) and UCF_CHECKPOINT.is_file():
+    demo_wanted = source is None or is_demo_clip(source)
+    for run in list_runs(runs_dir()):
+        if run.read_status().get("state") != "finished" or not run.checkpoint("best").exists():
+            continue
+        data = run.read_config().get("data") or run.read_config().get("features") or ""
+        if _inside(Path(data), data_dir()) == demo_wanted:
+            return run.checkpoint("best")
+    if not demo_wanted and UCF_CHECKPOINT.is_file():
         return UCF_CHECKPOINT
     return demo_checkpoint()
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return folder.resolve() in path.resolve().parents
+    except OSError:
+        return False
+
+
 def is_demo_clip(source: "ClipSource") -> bool:
-    return source.path is not None and data_dir().resolve() in source.path.resolve().parents
+    return source.path is not None and _inside(source.path, data_dir())
 
 
 def require_navigation() -> None:
@@ -422,8 +435,9 @@ def checkpoint_picker(key: str, label: str = "Checkpoint", source: "ClipSource |
     # One widget per kind of clip, so switching from a demo example to an upload brings its own default.
     kind = "demo" if source is not None and is_demo_clip(source) else "real"
     chosen = st.selectbox(label, [str(p) for p in paths], index=index, key=f"{key}_{kind}", format_func=label_of.get,
-                          help="Default: the best checkpoint of the newest finished run; else the shipped demo "
-                               "checkpoint for demo clips and the shipped UCF-101 (9 classes) one for real clips.")
+                          help="Default: the best checkpoint of the newest finished run trained on the same kind of "
+                               "data (demo or real); else the shipped demo checkpoint for demo clips and the "
+                               "shipped UCF-101 (9 classes) one for real clips.")
     return Path(chosen)
 
 

@@ -116,6 +116,21 @@ def test_pages_render_with_a_finished_run(env, trained_runs, monkeypatch):
     assert "Attention over time (one axis)" in chart_titles(at)
 
 
+def test_default_checkpoint_follows_the_kind_of_clip(env, trained_runs, monkeypatch):
+    """A finished demo run is the default for demo clips, never for a real clip: that gets the shipped
+    UCF-101 checkpoint until a run on real data exists."""
+    from arlib import app_support
+    from arlib.cli import UCF_CHECKPOINT
+
+    monkeypatch.setenv("ARLIB_RUNS_DIR", str(trained_runs))
+    demo_clip = sorted((env["data"] / "demo" / "UCF-101" / "Grow").glob("*.avi"))[0]
+    demo_best = trained_runs / "demo2" / "checkpoints" / "best.safetensors"
+    assert app_support.default_checkpoint(app_support.ClipSource(demo_clip.name, path=demo_clip)) == demo_best
+    assert app_support.default_checkpoint(None) == demo_best
+    upload = app_support.ClipSource("mine.mp4", data=b"not needed to choose")
+    assert app_support.default_checkpoint(upload) == (UCF_CHECKPOINT if UCF_CHECKPOINT.is_file() else env["demo_ckpt"])
+
+
 def test_home_shows_state_of_things(env):
     at = app()
     text = " ".join(m.value for m in at.markdown)
