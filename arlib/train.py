@@ -250,6 +250,7 @@ class Trainer:
         self.stop = StopRequested(should_stop)
         self._last_status = 0.0
         self._started = time.time()
+        self.best_loss = math.inf  # validation loss of the best epoch: breaks ties in top-1
 
     # -- status -----------------------------------------------------------------------------
     def status(self, force: bool = False, **fields) -> None:
@@ -423,9 +424,12 @@ class Trainer:
             run.log("epoch %d: train loss %.4f top1 %.3f | val loss %s top1 %s" % (
                 epoch, row["train_loss"], row["train_top1"], _fmt(row["val_loss"]), _fmt(row["val_top1"])))
             carry = None
-            improved = val and row["val_top1"] is not None and row["val_top1"] > best_top1
+            # Ties in top-1 are common on small validation sets: the lower validation loss wins them, so
+            # `best` is not merely the first (least trained) epoch to reach the maximum.
+            improved = val and row["val_top1"] is not None and (
+                row["val_top1"] > best_top1 or (row["val_top1"] == best_top1 and row["val_loss"] < self.best_loss))
             if improved:
-                best_top1 = row["val_top1"]
+                best_top1, self.best_loss = row["val_top1"], row["val_loss"]
             # `last` goes last: it commits the epoch. Killed before it, a resume redoes this epoch exactly and
             # rewrites its metrics row, `best` and `epoch_NNN`; nothing is skipped or duplicated.
             if improved or (not val and epoch == cfg.epochs):
@@ -464,7 +468,8 @@ class Trainer:
     def _save(self, path: Path, model, optimizer, meta_base: dict, epoch: int, step: int, best_top1: float,
               carry: dict | None, metrics: dict | None) -> None:
         meta = dict(meta_base, epoch=epoch, step_in_epoch=step, partial_epoch=carry,
-                    best_val_top1=None if best_top1 == -math.inf else best_top1, metrics=metrics,
+                    best_val_top1=None if best_top1 == -math.inf else best_top1,
+                    best_val_loss=None if self.best_loss == math.inf else self.best_loss, metrics=metrics,
                     saved_at=time.time())
         if not self.save_checkpoints:
             return
@@ -486,6 +491,7 @@ class Trainer:
             optimizer.load_state_dict(ckpt.optimizer_state)
         epoch, step = int(ckpt.meta["epoch"]), int(ckpt.meta.get("step_in_epoch", 0))
         best = ckpt.meta.get("best_val_top1")
+        self.best_loss = ckpt.meta.get("best_val_loss") or math.inf
         carry = ckpt.meta.get("partial_epoch") if step else None
         if carry is not None and ckpt.rng_state is not None:
             torch.set_rng_state(ckpt.rng_state)  # mid-epoch: continue the same dropout stream

@@ -43,7 +43,8 @@ def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
     assert names == ["best.safetensors", "epoch_002.safetensors", "epoch_004.safetensors", "last.safetensors"]
     meta = load_checkpoint(run.checkpoint("best")).meta
     assert meta["classes"] == ["Alpha", "Beta", "Gamma"] and meta["seq_len"] == 8
-    assert meta["epoch"] == max(rows, key=lambda r: r["val_top1"])["epoch"]
+    # best = highest val top-1, ties broken by the lower val loss
+    assert meta["epoch"] == max(rows, key=lambda r: (r["val_top1"], -r["val_loss"]))["epoch"]
 
 
 def _same(a, b):
