@@ -22,13 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,30 +33,16 @@ import pytest
 
 from arlib import jobs
 from arlib.runs import RunDir
+from studio_server import (BUSY, CHROMIUM, CHROMIUM_ARGS, ERROR, EXCEPTION, REPO, browser_available, chromium_page,
+                           no_errors, studio, wait_idle)
 
-REPO = Path(__file__).resolve().parent.parent
 UCF = REPO.parent / "shared" / "ucf101-mini" / "UCF-101"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]  # localhost only
+LOCALHOST_ONLY = ("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",)
+ARGS = [*CHROMIUM_ARGS, *LOCALHOST_ONLY]
 UPLOAD_LIMIT_MB = 1  # the test server's --server.maxUploadSize
 TIMEOUT_MS = 120_000
 
-try:
-    import playwright  # noqa: F401
-
-    HAVE_PLAYWRIGHT = True
-except ImportError:
-    HAVE_PLAYWRIGHT = False
-browser_test = pytest.mark.skipif(not (Path(CHROMIUM).exists() and HAVE_PLAYWRIGHT),
-                                  reason=f"needs playwright (Python) and {CHROMIUM}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+browser_test = pytest.mark.skipif(not browser_available(), reason=f"needs playwright (Python) and {CHROMIUM}")
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -82,81 +65,21 @@ def demo_data(root) -> Path:
 def server(root, demo_data):
     runs, srvtmp = root / "runs", root / "srvtmp"
     srvtmp.mkdir()
-    env = dict(os.environ, ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(root / "data"),
-               ARLIB_CACHE_DIR=str(root / "cache"), TMPDIR=str(srvtmp), PYTHONUNBUFFERED="1")
-    port = _free_port()
-    log_path = root / "streamlit.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none", "--server.maxUploadSize", str(UPLOAD_LIMIT_MB)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
-        time.sleep(0.5)
-    yield {"url": url, "runs": runs, "data": demo_data, "env": env, "tmp": srvtmp, "root": root, "log": log_path}
-    busy = jobs.active_job(runs)  # a trainer the app launched (Resume): stop it gracefully, it is ours
-    if busy is not None:
-        try:
-            jobs.stop(busy)
-            jobs.wait_until_done(busy, 30)
-        except Exception:
-            pass
-    os.killpg(proc.pid, signal.SIGTERM)  # the process group this fixture started
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+    env = dict(ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(root / "data"), ARLIB_CACHE_DIR=str(root / "cache"),
+               TMPDIR=str(srvtmp))
+    with studio(root, env, ("--server.maxUploadSize", str(UPLOAD_LIMIT_MB))) as url:
+        yield {"url": url, "runs": runs, "data": demo_data, "env": {**os.environ, **env}, "tmp": srvtmp,
+               "root": root, "log": root / "streamlit.log"}
 
 
 @pytest.fixture(scope="module")
 def page(server):
     """One chromium page (sync API) for the one-session tests; created after the async load test ran."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
+    with chromium_page(LOCALHOST_ONLY) as pg:
         yield pg
-        context.close()
-        browser.close()
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-EXCEPTION = '[data-testid="stException"]'
-ERROR = '[data-testid="stAlertContentError"]'
-BUSY = '[data-testid="stSpinner"], [data-testid="stStatusWidget"]'
-
-
-def wait_idle(pg, timeout_s: float = 120) -> None:
-    """Until the script has finished running: no spinner and no 'running' status for ~2 s."""
-    deadline, quiet = time.time() + timeout_s, 0
-    while time.time() < deadline:
-        quiet = quiet + 1 if pg.locator(BUSY).count() == 0 else 0
-        if quiet >= 4:
-            return
-        pg.wait_for_timeout(500)
-
-
-def no_errors(pg, where: str) -> None:
-    assert pg.locator(EXCEPTION).count() == 0, f"exception box on {where}"
-    errors = pg.locator(ERROR)
-    assert errors.count() == 0, f"error on {where}: {errors.first.inner_text()}"
-
 
 def visit(pg, server, path: str) -> None:
     pg.goto(f"{server['url']}/{path}")

@@ -7,38 +7,22 @@ Every page is also photographed at 1400x1000 into .screens/ (gitignored) for a h
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from studio_server import CHROMIUM, REPO, browser_available, chromium_page, no_errors, studio, wait_idle
 
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed; the browser test needs Debian's chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+if not browser_available():
+    pytest.skip(f"needs playwright (Python) and {CHROMIUM} (Debian's chromium)", allow_module_level=True)
 
 from arlib import jobs  # noqa: E402
 from arlib.cli import DEMO_CHECKPOINT  # noqa: E402
 from arlib.runs import RunDir  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SCREENS = REPO / ".screens"
 UCF = REPO.parent / "shared" / "ucf101-mini" / "UCF-101"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = {"home": "", "data": "data", "train": "train", "metrics": "metrics", "predict": "predict", "compare": "compare"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _demo_checkpoint(folder: Path) -> Path:
@@ -51,71 +35,16 @@ def _demo_checkpoint(folder: Path) -> Path:
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     runs, data = root / "runs", root / "data"
-    env = dict(os.environ, ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(data),
-               ARLIB_DEMO_CHECKPOINT=str(_demo_checkpoint(root)), PYTHONUNBUFFERED="1")
-    port = _free_port()
-    log = open(root / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            pytest.fail("streamlit did not start:\n" + (root / "streamlit.log").read_text()[-3000:])
-        time.sleep(0.5)
-    yield {"url": url, "runs": runs, "data": data, "log": root / "streamlit.log"}
-    busy = jobs.active_job(runs)  # a trainer the app launched: stop it gracefully, it is ours
-    if busy is not None:
-        try:
-            jobs.stop(busy)
-            jobs.wait_until_done(busy, 30)
-        except Exception:
-            pass
-    os.killpg(proc.pid, signal.SIGTERM)  # the process group this fixture started
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+    env = dict(ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(data), ARLIB_DEMO_CHECKPOINT=str(_demo_checkpoint(root)))
+    with studio(root, env) as url:
+        yield {"url": url, "runs": runs, "data": data, "log": root / "streamlit.log"}
 
 
 @pytest.fixture(scope="module")
 def page(server):
     SCREENS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
+    with chromium_page() as pg:
         yield pg
-        context.close()
-        browser.close()
-
-
-def wait_idle(pg, timeout_s: float = 120) -> None:
-    """Until the script has finished running: no spinner and no 'running' status for ~2 s."""
-    deadline, quiet = time.time() + timeout_s, 0
-    while time.time() < deadline:
-        busy = pg.locator('[data-testid="stSpinner"]').count() + pg.locator('[data-testid="stStatusWidget"]').count()
-        quiet = quiet + 1 if busy == 0 else 0
-        if quiet >= 4:
-            return
-        time.sleep(0.5)
-
-
-def no_errors(pg, where: str) -> None:
-    assert pg.locator('[data-testid="stException"]').count() == 0, f"exception box on {where}"
-    errors = pg.locator('[data-testid="stAlertContentError"]')
-    assert errors.count() == 0, f"error on {where}: {errors.first.inner_text()}"
 
 
 def shoot(pg, name: str) -> None:
