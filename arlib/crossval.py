@@ -10,8 +10,8 @@ import numpy as np
 from .datasets import group_kfold, load_dataset
 from .errors import ArlibError
 from .runs import RunDir
-from .train import Trainer, TrainConfig, load_examples
-from .transforms import TEST_VIEW, training_views
+from .train import Trainer, TrainConfig, load_examples, run_views
+from .transforms import TEST_VIEW
 
 
 def cross_validate_repeated(cfg: TrainConfig, folds: int = 4, repeats: int = 1, progress: bool = True) -> dict:
@@ -34,7 +34,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
     """Train on k-1 folds, score the last epoch on the held-out fold (no peeking at a best epoch)."""
     ds = load_dataset(data=cfg.data, splits=cfg.splits, split=cfg.split, classes=cfg.classes,
                       features=cfg.features, val_fraction=cfg.val_fraction, seed=cfg.seed)
-    views = [TEST_VIEW] if cfg.features else list(dict.fromkeys([TEST_VIEW, *training_views(cfg.crops, cfg.flip)]))
+    views = list(dict.fromkeys([TEST_VIEW, *run_views(cfg)]))  # held-out folds are read in the test view
     examples, failed = load_examples(cfg, ds.train, views, progress)
     by_path = {ex.clip.path: ex for ex in examples}
     usable = [ex.clip for ex in examples]

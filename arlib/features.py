@@ -88,12 +88,19 @@ class FeatureCache:
         self.dir = Path(root or DEFAULT_CACHE_DIR) / f"{self.spec.name}-{digest}"
         self.backbone_frames = 0  # frames encoded by this instance (tests and the bench read it)
 
+    def clip_dir(self, clip_path: str | Path) -> Path:
+        return self.dir / content_key(clip_path)  # reads up to 128 KiB: take it once per clip
+
     def entry_path(self, clip_path: str | Path, view: str) -> Path:
-        return self.dir / content_key(clip_path) / f"{view}.npz"
+        return self.clip_dir(clip_path) / f"{view}.npz"
 
     def get(self, clip_path: str | Path, view: str = TEST_VIEW) -> ClipFeatures | None:
+        return self._load(self.entry_path(clip_path, view))
+
+    @staticmethod
+    def _load(entry: Path) -> ClipFeatures | None:
         try:
-            with np.load(self.entry_path(clip_path, view), allow_pickle=False) as z:
+            with np.load(entry, allow_pickle=False) as z:
                 return ClipFeatures(z["features"], z["frame_indices"], int(z["num_frames"]), float(z["fps"]))
         except (OSError, ValueError, KeyError):
             return None  # absent, or unreadable: recompute
@@ -128,13 +135,13 @@ class FeatureCache:
         `decoded` may hold this clip's decode() already running in another thread (see ensure()).
         """
         views = list(dict.fromkeys(views))
-        result = {v: self.get(clip_path, v) for v in views}
+        clip_dir = self.clip_dir(clip_path)
+        result = {v: self._load(clip_dir / f"{v}.npz") for v in views}
         missing = [v for v, item in result.items() if item is None]
         if not missing:
             return result
-        clip_dir = self.dir / content_key(clip_path)
         with self._clip_lock(clip_dir):
-            result.update({v: self.get(clip_path, v) for v in missing})
+            result.update({v: self._load(clip_dir / f"{v}.npz") for v in missing})
             missing = [v for v, item in result.items() if item is None]
             if missing:
                 info, grid, frames = decoded.result() if decoded else self.decode(clip_path)
@@ -150,7 +157,8 @@ class FeatureCache:
 
     def _prefetch(self, pool: ThreadPoolExecutor, clip_path: str, views: list[str]) -> Future | None:
         try:
-            if all(self.entry_path(clip_path, v).exists() for v in views):
+            clip_dir = self.clip_dir(clip_path)
+            if all((clip_dir / f"{v}.npz").exists() for v in views):
                 return None  # cached already: nothing to decode
         except OSError:
             return None  # missing or unreadable: compute() reports it for this clip alone

@@ -113,6 +113,11 @@ def make_config(preset: str | None = None, **explicit) -> TrainConfig:
 # Features in memory
 
 
+def run_views(cfg: TrainConfig) -> list[str]:
+    """The cached views training draws from; precomputed features have only the one they came with."""
+    return [TEST_VIEW] if cfg.features else training_views(cfg.crops, cfg.flip)
+
+
 @dataclass
 class Example:
     clip: Clip
@@ -276,7 +281,7 @@ class Trainer:
             self.run.log(f"No test clips on disk for this split; holding out {len(val_clips)} training clips "
                          f"(whole groups, val_fraction={cfg.val_fraction}) for validation.")
         self.run.log(ds.description)
-        views = training_views(cfg.crops, cfg.flip) if not cfg.features else [TEST_VIEW]
+        views = run_views(cfg)
 
         total = len(train_clips) + len(val_clips)
 
@@ -330,7 +335,7 @@ class Trainer:
         model_cfg = cfg.model_config(feature_dim, len(classes))
         model = build_model(model_cfg)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        views = training_views(cfg.crops, cfg.flip) if not cfg.features else [TEST_VIEW]
+        views = run_views(cfg)
 
         start_epoch, start_step, best_top1, carry = 1, 0, -math.inf, None
         if resume:
