@@ -1,4 +1,4 @@
-"""python -m arlib {train,evaluate,predict,cv,cache,extract-frames,demo-data,backbones,bench}"""
+"""python -m arlib {train,evaluate,predict,live,cv,cache,extract-frames,demo-data,backbones,bench}"""
 
 from __future__ import annotations
 
@@ -216,6 +216,15 @@ def cmd_export(a) -> int:
     return 0
 
 
+def cmd_live(a) -> int:
+    from .live import run_live
+
+    for update in run_live(a.source, a.checkpoint or default_checkpoint(), realtime=not a.fast, window_s=a.window,
+                           update_every_s=a.every, smoothing=a.smoothing, top_k=a.top_k, max_seconds=a.seconds):
+        print(json.dumps(update.to_json()), flush=True)
+    return 0
+
+
 def cmd_bench(a) -> int:
     from .bench import run_bench
 
@@ -250,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", help="write the annotated GIF here (a folder when several clips are given)")
     p.add_argument("--json", action="store_true", help="one JSON object per clip per line")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("live", help="recognise actions live from a camera, a stream URL or a file played as if live")
+    p.add_argument("source", help="camera index (0 = /dev/video0), stream URL (rtsp://, http://...) or video file")
+    p.add_argument("--checkpoint", help="default: as for predict")
+    p.add_argument("--window", type=float, default=4.0, help="seconds of video each update classifies (default 4)")
+    p.add_argument("--every", type=float, default=0.5, help="seconds of video between updates (default 0.5)")
+    p.add_argument("--smoothing", type=int, default=3, help="updates averaged for the steady label (default 3)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--fast", action="store_true",
+                   help="play a file as fast as it can be processed, every frame (default: at its own rate, dropping frames to keep up)")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds of video")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("cv", help="group-aware k-fold cross-validation on the training clips")
     add_data_args(p)

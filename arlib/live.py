@@ -1,0 +1,424 @@
+"""Streaming recognition: frames with timestamps in, rolling predictions out (no Streamlit here).
+
+Each new frame costs one backbone pass: its features go into a rolling buffer that spans the last
+`window_s` seconds. Every `update_every_s` seconds of stream time the sequence model classifies that
+buffer, sampled exactly as `Predictor.predict` samples a clip of the same frames (the cache grid, then
+uniform test positions). Scores are averaged over the last few updates for a steady label, as
+MMAction2's webcam demo does.
+
+`LiveStream` runs a recogniser on a worker thread that only ever takes the newest frame: when the
+backbone cannot keep up, frames are dropped rather than queued, so the delay stays bounded.
+`open_source` turns a camera index, a file or a stream URL into (frame, timestamp) pairs.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from . import video
+from .errors import ArlibError, VideoError
+from .predict import Predictor
+from .sampling import cache_grid, test_positions
+from .transforms import TEST_VIEW, apply_view
+
+DEFAULT_WINDOW_S = 4.0  # UCF-101 clips run 4-10 s; the model was trained on whole clips of that length
+DEFAULT_UPDATE_EVERY_S = 0.5
+DEFAULT_SMOOTHING = 3  # updates averaged for the steady label (1.5 s at the default rate)
+_FPS_SPAN_S = 2.0  # processed frame rate is measured over this much recent wall-clock time
+
+
+@dataclass
+class LiveUpdate:
+    stream_time_s: float  # timestamp of the newest frame classified
+    label: str  # smoothed over the last few updates
+    probability: float
+    top_k: list[dict]  # this window alone
+    attention: list[float]  # over the seq_len sampled frames, sums to 1
+    frame_times_s: list[float]  # timestamps of those sampled frames, in time order
+    buffered_frames: int  # frames in the window
+    window_s: float  # span the buffer covers
+    processed_fps: float  # frames through the backbone per second of wall-clock time, recently
+    delay_s: float  # wall-clock time from the newest frame's arrival to this update
+    dropped_frames: int  # frames skipped so far to keep up (LiveStream only)
+    seconds: dict = field(default_factory=dict)  # backbone time per frame (mean), head time
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _prepare(frame, short_side: int) -> np.ndarray:
+    """An av.VideoFrame or uint8 RGB array -> uint8 RGB with the short side resized, as clip decoding does."""
+    if not isinstance(frame, av.VideoFrame):
+        array = np.asarray(frame)
+        if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
+            raise VideoError(f"A live frame must be uint8 RGB [H, W, 3], got {array.dtype} {array.shape}.")
+        if min(array.shape[:2]) == short_side:
+            return array  # already decoded at the right size (open_source does that for files)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+    width, height = video._scaled_size(frame.width, frame.height, short_side)
+    # Same conversion and bilinear resize as video.read_frames, so a file streamed here matches predict.
+    return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+
+
+class LiveRecognizer:
+    """Feed `push(frame, timestamp_s)` in time order; it returns a LiveUpdate when one is due, else None."""
+
+    def __init__(self, predictor: Predictor | str | Path, window_s: float = DEFAULT_WINDOW_S,
+                 update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING, top_k: int = 5):
+        self.predictor = predictor if isinstance(predictor, Predictor) else Predictor(predictor)
+        if window_s <= 0 or update_every_s <= 0:
+            raise ArlibError("The live window and the update interval must be positive numbers of seconds.")
+        self.window_s = float(window_s)
+        self.update_every_s = float(update_every_s)
+        self.smoothing = max(1, int(smoothing))
+        self.top_k = max(1, min(int(top_k), len(self.predictor.classes)))
+        pre = self.predictor.backbone.spec.preprocessing
+        self._short_side, self._size = pre.resize_short_side, pre.input_size
+        self.dropped_frames = 0  # set by LiveStream
+        self.reset()
+
+    @property
+    def classes(self) -> list[str]:
+        return self.predictor.classes
+
+    def reset(self) -> None:
+        # (timestamp, arrival wall time, features [D], resized frame) per buffered frame
+        self._buffer: collections.deque = collections.deque()
+        self._recent_probs: collections.deque = collections.deque(maxlen=self.smoothing)
+        self._processed_at: collections.deque = collections.deque()
+        self._backbone_s = collections.deque(maxlen=50)
+        self._last_update_t: float | None = None
+        self._first_t: float | None = None
+        self.frames_encoded = 0
+
+    def push(self, frame, timestamp_s: float, arrived: float | None = None) -> LiveUpdate | None:
+        arrived = time.perf_counter() if arrived is None else arrived
+        t = float(timestamp_s)
+        if self._buffer and t <= self._buffer[-1][0]:
+            return None  # a repeated or out-of-order timestamp: the stream restarted or stuttered
+        resized = _prepare(frame, self._short_side)
+        t0 = time.perf_counter()
+        features = self.predictor.backbone.encode(apply_view(resized[None], self._size, TEST_VIEW))[0]
+        now = time.perf_counter()
+        self._backbone_s.append(now - t0)
+        self.frames_encoded += 1
+        self._processed_at.append(now)
+        while self._processed_at and self._processed_at[0] < now - _FPS_SPAN_S:
+            self._processed_at.popleft()
+        self._buffer.append((t, arrived, features, resized))
+        while self._buffer[0][0] <= t - self.window_s:
+            self._buffer.popleft()
+        if self._first_t is None:
+            self._first_t = t
+        since = t - (self._first_t if self._last_update_t is None else self._last_update_t)
+        if since + 1e-9 < self.update_every_s:
+            return None
+        self._last_update_t = t
+        return self.classify()
+
+    def finish(self) -> LiveUpdate | None:
+        """At the end of a source: an update for the frames that arrived since the last one, if any."""
+        if not self._buffer or self._buffer[-1][0] == self._last_update_t:
+            return None
+        self._last_update_t = self._buffer[-1][0]
+        return self.classify()
+
+    def _sampled(self) -> np.ndarray:
+        """Buffer positions, sampled as predict samples a clip made of exactly the buffered frames."""
+        grid = cache_grid(len(self._buffer), self.predictor.cache_frames)
+        return grid[test_positions(len(grid), self.predictor.seq_len)]
+
+    def classify(self) -> LiveUpdate:
+        if not self._buffer:
+            raise ArlibError("No frames have arrived yet, so there is nothing to classify.")
+        t0 = time.perf_counter()
+        positions = self._sampled()
+        feats = np.stack([self._buffer[i][2] for i in positions])
+        with torch.inference_mode():
+            logits, attention = self.predictor.model(torch.from_numpy(feats[None]))
+            probs = torch.softmax(logits, dim=1)[0].numpy()
+        self._recent_probs.append(probs)
+        smoothed = np.mean(self._recent_probs, axis=0)
+        best = int(smoothed.argmax())
+        order = np.argsort(-probs)[: self.top_k]
+        now = time.perf_counter()
+        times = [self._buffer[i][0] for i in positions]
+        span = self._buffer[-1][0] - self._buffer[0][0]
+        return LiveUpdate(
+            stream_time_s=round(self._buffer[-1][0], 3),
+            label=self.classes[best],
+            probability=float(smoothed[best]),
+            top_k=[{"label": self.classes[i], "probability": float(probs[i])} for i in order],
+            attention=[round(float(a), 6) for a in attention[0]],
+            frame_times_s=[round(x, 3) for x in times],
+            buffered_frames=len(self._buffer),
+            window_s=round(span, 3),
+            processed_fps=round(self.processed_fps(), 2),
+            delay_s=round(now - self._buffer[-1][1], 3),
+            dropped_frames=self.dropped_frames,
+            seconds={"backbone_per_frame": round(float(np.mean(self._backbone_s)), 4), "head": round(now - t0, 4)},
+        )
+
+    def processed_fps(self) -> float:
+        if len(self._processed_at) < 2:
+            return 0.0
+        return (len(self._processed_at) - 1) / max(1e-6, self._processed_at[-1] - self._processed_at[0])
+
+    def recent_frames(self) -> tuple[np.ndarray, list[float]]:
+        """The buffered frames (short side resized) and their timestamps: what Record saves."""
+        if not self._buffer:
+            return np.zeros((0, 1, 1, 3), np.uint8), []
+        return np.stack([b[3] for b in self._buffer]), [b[0] for b in self._buffer]
+
+
+class LiveStream:
+    """Runs a recogniser on a worker thread that takes only the newest submitted frame.
+
+    `submit` never blocks: a frame still waiting when a newer one arrives is dropped (and counted), so
+    the backbone always works on the freshest picture and the delay cannot grow.
+    """
+
+    def __init__(self, recognizer: LiveRecognizer, on_update: Callable[[LiveUpdate], None] | None = None):
+        self.recognizer = recognizer
+        self.on_update = on_update
+        self.latest: LiveUpdate | None = None
+        self.error: str | None = None
+        self.frames_submitted = 0
+        self._pending = None
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._work, name="arlib-live", daemon=True)
+        self._thread.start()
+
+    def submit(self, frame, timestamp_s: float) -> None:
+        with self._cond:
+            if self._pending is not None:
+                self.recognizer.dropped_frames += 1
+            self._pending = (frame, timestamp_s, time.perf_counter())
+            self.frames_submitted += 1
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stopping:
+                    self._cond.wait()
+                if self._pending is None:
+                    return
+                frame, t, arrived = self._pending
+                self._pending = None
+                self._busy = True
+            try:
+                update = self.recognizer.push(frame, t, arrived)
+                if update is not None:
+                    self.latest = update
+                    if self.on_update:
+                        self.on_update(update)
+            except ArlibError as exc:
+                self.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - still one sentence for the page or the CLI, never a dead silent thread
+                self.error = f"Live recognition stopped ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})."
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+            if self.error:
+                return
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until the frame in hand and the pending one are processed."""
+        deadline = time.perf_counter() + timeout_s
+        with self._cond:
+            while (self._pending is not None or self._busy) and self._thread.is_alive():
+                if not self._cond.wait(timeout=max(0.0, deadline - time.perf_counter())):
+                    break
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._pending = None
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------------------------------- sources
+
+
+def is_device(source: str) -> bool:
+    return str(source).isdigit()
+
+
+def is_url(source: str) -> bool:
+    return "://" in str(source)
+
+
+def open_source(source: str | int, realtime: bool = True, short_side: int | None = None,
+                open_timeout_s: float = 5.0) -> Iterator[tuple[av.VideoFrame, float]]:
+    """(frame, timestamp in seconds from the first frame) pairs from a camera index, a file or a URL.
+
+    Files play at their own rate when `realtime` (as if live), else as fast as they decode. Cameras and
+    URLs are live by nature; their timestamps are the arrival times. Raises VideoError with one sentence
+    when the source cannot be opened; a stream that breaks mid-way raises VideoError too.
+    """
+    source = str(source)
+    if is_device(source):
+        return _camera(int(source))
+    if is_url(source):
+        return _url(source, open_timeout_s)
+    return _file(Path(source), realtime, short_side)
+
+
+def _camera(index: int) -> Iterator[tuple[av.VideoFrame, float]]:
+    device = f"/dev/video{index}"
+    if not Path(device).exists():
+        raise VideoError(f"No camera {index} here ({device} does not exist); connect a camera or give a video "
+                         "file or stream URL instead.")
+    try:
+        container = av.open(device, format="v4l2")
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(f"Camera {index} ({device}) could not be opened ({video._reason(error)}); "
+                         "check that no other program uses it and that you may access it.") from None
+    return _live_frames(container, f"camera {index}")
+
+
+def _url(url: str, open_timeout_s: float) -> Iterator[tuple[av.VideoFrame, float]]:
+    micros = str(int(open_timeout_s * 1e6))
+    try:
+        container = av.open(url, options={"rw_timeout": micros, "timeout": micros}, timeout=open_timeout_s)
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(f"The stream {url} could not be opened ({video._reason(error)}); check the address and "
+                         "that the stream is running.") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"The stream {url} carries no video; give a video stream.")
+    return _live_frames(container, f"the stream {url}")
+
+
+def _live_frames(container, name: str) -> Iterator[tuple[av.VideoFrame, float]]:
+    start = time.perf_counter()
+    count = 0
+    try:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                count += 1
+                yield frame, time.perf_counter() - start
+    except av.error.FFmpegError as error:
+        raise VideoError(f"{name[0].upper()}{name[1:]} broke off after {count} frames ({video._reason(error)}); "
+                         "restart it or pick another source.") from None
+    finally:
+        container.close()
+    if count == 0:
+        raise VideoError(f"{name[0].upper()}{name[1:]} delivered no frames; check that it is sending video.")
+
+
+def _file(path: Path, realtime: bool, short_side: int | None) -> Iterator[tuple[np.ndarray, float]]:
+    container = video._open(path)  # a clear VideoError for a missing, empty or non-video file
+    try:
+        stream = video._video_stream(container, path)
+    except VideoError:
+        container.close()
+        raise
+    return _file_frames(container, stream, path, realtime, short_side)
+
+
+def _file_frames(container, stream, path: Path, realtime: bool, short_side: int | None):
+    # Decoding at the backbone's short side here (one swscale pass) gives the very pixels predict decodes.
+    scaler = video._Scaler(lambda w, h: video._scaled_size(w, h, short_side))
+    fps = video._stream_fps(stream)
+    start = time.perf_counter()
+    count = 0
+    with container:
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(video._decoded_frames(container, stream)):
+            t = index / fps  # frame counting, as everywhere in arlib (container timestamps can be missing)
+            if realtime:
+                wait = start + t - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            count += 1
+            yield scaler.video(frame), t
+    if count == 0:
+        raise VideoError(f"{path} has no decodable frames; check that it is a complete, valid video.")
+
+
+# --------------------------------------------------------------------------------------------- runner
+
+
+def run_live(source: str, checkpoint, realtime: bool = True, window_s: float = DEFAULT_WINDOW_S,
+             update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING,
+             top_k: int = 5, max_seconds: float | None = None) -> Iterator[LiveUpdate]:
+    """Updates for a whole source. Realtime sources go through a LiveStream (frames dropped to keep up);
+    a file played as fast as possible goes frame by frame through the recogniser (nothing dropped)."""
+    recognizer = LiveRecognizer(checkpoint, window_s=window_s, update_every_s=update_every_s,
+                                smoothing=smoothing, top_k=top_k)
+    short_side = recognizer.predictor.backbone.spec.preprocessing.resize_short_side
+    live = realtime or is_device(source) or is_url(source)
+    frames = open_source(source, realtime=realtime, short_side=short_side)
+    if not live:
+        for frame, t in frames:
+            if max_seconds is not None and t > max_seconds:
+                break
+            update = recognizer.push(frame, t)
+            if update is not None:
+                yield update
+        update = recognizer.finish()
+        if update is not None:
+            yield update
+        return
+    updates: collections.deque = collections.deque()
+    ready = threading.Event()
+
+    def collect(update: LiveUpdate) -> None:
+        updates.append(update)
+        ready.set()
+
+    stream = LiveStream(recognizer, on_update=collect)
+    reader_error: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            for frame, t in frames:
+                if done.is_set() or stream.error or (max_seconds is not None and t > max_seconds):
+                    break
+                stream.submit(frame, t)
+            stream.drain()
+            if not stream.error and not done.is_set():  # the worker is idle now: the last frames' update
+                update = recognizer.finish()
+                if update is not None:
+                    collect(update)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            reader_error.append(exc)
+        finally:
+            done.set()
+            ready.set()
+
+    reader = threading.Thread(target=read, name="arlib-live-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            ready.wait(timeout=0.5)
+            ready.clear()
+            while updates:
+                yield updates.popleft()
+            if stream.error:
+                raise ArlibError(stream.error)
+            if done.is_set() and not updates:
+                break
+        if reader_error:
+            raise reader_error[0]
+    finally:
+        done.set()
+        stream.stop()
+        reader.join(timeout=5)
