@@ -217,11 +217,17 @@ def cmd_export(a) -> int:
 
 
 def cmd_live(a) -> int:
-    from .live import run_live
+    from .live import run_live, summarize
 
+    updates = []
     for update in run_live(a.source, a.checkpoint or default_checkpoint(), realtime=not a.fast, window_s=a.window,
                            update_every_s=a.every, smoothing=a.smoothing, top_k=a.top_k, max_seconds=a.seconds):
-        print(json.dumps(update.to_json()), flush=True)
+        if a.summary:
+            updates.append(update)
+        else:
+            print(json.dumps(update.to_json()), flush=True)
+    if a.summary:
+        print(json.dumps(summarize(updates)))
     return 0
 
 
@@ -270,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true",
                    help="play a file as fast as it can be processed, every frame (default: at its own rate, dropping frames to keep up)")
     p.add_argument("--seconds", type=float, help="stop after this many seconds of video")
+    p.add_argument("--summary", action="store_true",
+                   help="print only one JSON summary at the end: time to first label, processed fps, delay, drops")
     p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("cv", help="group-aware k-fold cross-validation on the training clips")

@@ -48,6 +48,8 @@ class LiveUpdate:
     window_s: float  # span the buffer covers
     processed_fps: float  # frames through the backbone per second of wall-clock time, recently
     delay_s: float  # wall-clock time from the newest frame's arrival to this update
+    elapsed_s: float  # wall-clock time from the first frame's arrival to this update
+    frames_processed: int  # frames through the backbone so far
     dropped_frames: int  # frames skipped so far to keep up (LiveStream only)
     seconds: dict = field(default_factory=dict)  # backbone time per frame (mean), head time
 
@@ -85,6 +87,15 @@ class LiveRecognizer:
         self._short_side, self._size = pre.resize_short_side, pre.input_size
         self.dropped_frames = 0  # set by LiveStream
         self.reset()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        # The first forward passes of a network are several times slower than the rest (allocation,
+        # kernel selection); pay for them now, not as a late first label.
+        blank = np.zeros((1, self._size, self._size, 3), np.uint8)
+        feats = self.predictor.backbone.encode(blank)
+        with torch.inference_mode():
+            self.predictor.model(torch.from_numpy(np.repeat(feats[None], self.predictor.seq_len, axis=1)))
 
     @property
     def classes(self) -> list[str]:
@@ -98,6 +109,7 @@ class LiveRecognizer:
         self._backbone_s = collections.deque(maxlen=50)
         self._last_update_t: float | None = None
         self._first_t: float | None = None
+        self._first_arrival: float | None = None
         self.frames_encoded = 0
 
     def push(self, frame, timestamp_s: float, arrived: float | None = None) -> LiveUpdate | None:
@@ -118,7 +130,7 @@ class LiveRecognizer:
         while self._buffer[0][0] <= t - self.window_s:
             self._buffer.popleft()
         if self._first_t is None:
-            self._first_t = t
+            self._first_t, self._first_arrival = t, arrived
         since = t - (self._first_t if self._last_update_t is None else self._last_update_t)
         if since + 1e-9 < self.update_every_s:
             return None
@@ -164,6 +176,8 @@ class LiveRecognizer:
             window_s=round(span, 3),
             processed_fps=round(self.processed_fps(), 2),
             delay_s=round(now - self._buffer[-1][1], 3),
+            elapsed_s=round(now - self._first_arrival, 3),
+            frames_processed=self.frames_encoded,
             dropped_frames=self.dropped_frames,
             seconds={"backbone_per_frame": round(float(np.mean(self._backbone_s)), 4), "head": round(now - t0, 4)},
         )
@@ -353,6 +367,30 @@ def _file_frames(container, stream, path: Path, realtime: bool, short_side: int 
 
 
 # --------------------------------------------------------------------------------------------- runner
+
+
+def summarize(updates: list[LiveUpdate]) -> dict:
+    """What a live run achieved: time to the first label, processed frame rate, delay, frames dropped."""
+    if not updates:
+        return {"updates": 0}
+    delays = np.array([u.delay_s for u in updates])
+    last = updates[-1]
+    out = {
+        "updates": len(updates),
+        "first_label_after_s": updates[0].elapsed_s,
+        "first_label": updates[0].label,
+        "final_label": last.label,
+        "processed_fps": round(float(np.median([u.processed_fps for u in updates[1:] or updates])), 2),
+        "delay_median_s": round(float(np.median(delays)), 3),
+        "delay_p90_s": round(float(np.percentile(delays, 90)), 3),
+        "delay_max_s": round(float(delays.max()), 3),
+        "frames_processed": last.frames_processed,
+        "frames_dropped": last.dropped_frames,
+        "stream_seconds": last.stream_time_s,
+        "wall_seconds": last.elapsed_s,
+    }
+    return out
+
 
 
 def run_live(source: str, checkpoint, realtime: bool = True, window_s: float = DEFAULT_WINDOW_S,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from arlib.errors import ArlibError, VideoError
-from arlib.live import LiveRecognizer, LiveStream, open_source, run_live
+from arlib.live import LiveRecognizer, LiveStream, open_source, run_live, summarize
 from arlib.predict import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +88,9 @@ def test_window_slides_updates_are_periodic_and_bad_frames_are_one_sentence(pred
         assert len(u.attention) == len(u.frame_times_s) == predictor.seq_len
         assert abs(sum(u.attention) - 1) < 1e-3
         assert u.top_k[0]["label"] in predictor.classes and len(u.top_k) == 5
+    summary = summarize(updates)  # the last update came with frame 20 (t = 2.0 s)
+    assert summary["updates"] == 4 and summary["frames_processed"] == 21 and summary["frames_dropped"] == 0
+    assert summary["first_label_after_s"] >= 0 and summary["delay_max_s"] >= summary["delay_median_s"] >= 0
     assert recognizer.push(noise_frames(1)[0], 1.0) is None  # a timestamp going backwards is skipped
     assert recognizer.frames_encoded == 25
     with pytest.raises(VideoError, match="uint8 RGB"):
