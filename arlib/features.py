@@ -9,7 +9,6 @@ per-clip lock stops two processes from encoding the same clip twice; a reader ne
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -113,13 +112,13 @@ class FeatureCache:
 
     @contextmanager
     def _clip_lock(self, clip_dir: Path):
+        from filelock import FileLock
+
         clip_dir.mkdir(parents=True, exist_ok=True)
-        with open(clip_dir / ".lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # another process encoding this clip: wait, then reuse
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        # Another process (or torchrun rank) encoding this clip: wait, then reuse its entries.
+        # is_singleton=False: decode threads of one process must exclude each other too.
+        with FileLock(str(clip_dir / ".lock"), is_singleton=False):
+            yield
 
     def decode(self, clip_path: str | Path) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
         """(info, grid frame numbers, frames resized for the crop) of the frames this cache keeps."""

@@ -7,7 +7,6 @@ say it died, so a dead pid is reported as state 'died' rather than 'running' for
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -161,32 +160,40 @@ def active_run(root: str | Path = DEFAULT_RUNS_DIR) -> RunDir | None:
 
 
 class JobLock:
-    """One training job at a time per runs folder (a 2-core machine): an exclusive flock held by the trainer."""
+    """One training job at a time per runs folder (a 2-core machine): an exclusive file lock held by the trainer.
+
+    filelock (flock on POSIX, msvcrt on Windows) instead of fcntl, so the trainer runs on Windows too. The
+    holder's name goes to a file beside the lock: a locked file may not be readable on every OS.
+    """
 
     def __init__(self, root: str | Path = DEFAULT_RUNS_DIR):
         self.path = Path(root) / ".train.lock"
-        self._handle = None
+        self.owner_path = Path(root) / ".train.owner"
+        self._lock = None
 
     def acquire(self, run_name: str) -> None:
+        from filelock import FileLock, Timeout
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        # is_singleton=False: a second JobLock in this same process must be refused too (as flock did).
+        lock = FileLock(str(self.path), timeout=0, is_singleton=False)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another run"
-            handle.close()
+            lock.acquire()
+        except Timeout:
+            try:
+                holder = self.owner_path.read_text().strip()
+            except OSError:
+                holder = ""
             raise ArlibError(
-                f"Another training job is running ({holder}); wait for it to finish or stop it first."
+                f"Another training job is running ({holder or 'another run'}); wait for it to finish or stop it first."
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"run '{run_name}', pid {os.getpid()}")
-        handle.flush()
-        self._handle = handle
+        self._lock = lock
+        try:
+            atomic_write_bytes(self.owner_path, f"run '{run_name}', pid {os.getpid()}".encode())
+        except OSError:
+            pass  # the name is only for the message; the lock is what counts
 
     def release(self) -> None:
-        if self._handle:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        if self._lock:
+            self._lock.release()
+            self._lock = None

@@ -1,0 +1,64 @@
+"""Where the tensors live: `--device auto|cpu|cuda|mps` resolved once per process.
+
+auto = CUDA, then Apple MPS, then the CPU (where the frozen backbone runs in ONNX Runtime). The choice is
+process-wide (set by the CLI from --device, or by $ARLIB_DEVICE, which the studio passes on to the
+trainer it launches), so library calls deep inside training or prediction agree on one device.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import ArlibError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+_chosen: str | None = None
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def resolve_device(name: str | None = None) -> torch.device:
+    """'auto'/None -> the best device here; 'cuda', 'cuda:1', 'mps', 'cpu' -> checked, or one clear sentence."""
+    name = (name or _chosen or os.environ.get("ARLIB_DEVICE") or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise ArlibError(f"Unknown device '{name}'; choose one of: {', '.join(DEVICE_CHOICES)}.")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ArlibError("Device 'cuda' was asked for but no CUDA GPU is usable here; use --device cpu or auto.")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ArlibError(f"Device '{name}' does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s).")
+    if kind == "mps" and not _mps_available():
+        raise ArlibError("Device 'mps' was asked for but Apple's Metal backend is not usable here; use --device cpu or auto.")
+    return torch.device(name)
+
+
+def set_device(name: str | None) -> torch.device:
+    """Fix the process-wide device (checked now, so a bad --device fails before any work)."""
+    global _chosen
+    device = resolve_device(name)
+    _chosen = str(device)
+    return device
+
+
+def current_device() -> torch.device:
+    return resolve_device(None)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
