@@ -26,6 +26,7 @@ import torch
 
 from . import video
 from .errors import ArlibError, VideoError
+from .fileio import atomic_write_json
 from .predict import Predictor
 from .sampling import cache_grid, test_positions
 from .transforms import TEST_VIEW, apply_view
@@ -127,7 +128,7 @@ class LiveRecognizer:
         while self._processed_at and self._processed_at[0] < now - _FPS_SPAN_S:
             self._processed_at.popleft()
         self._buffer.append((t, arrived, features, resized))
-        while self._buffer[0][0] <= t - self.window_s:
+        while self._buffer[0][0] <= t - self.window_s + 1e-6:  # a window holds under window_s of video
             self._buffer.popleft()
         if self._first_t is None:
             self._first_t, self._first_arrival = t, arrived
@@ -263,6 +264,44 @@ class LiveStream:
             self._pending = None
             self._cond.notify_all()
         self._thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------------------------------- record
+
+
+def save_recording(recognizer: LiveRecognizer, folder: str | Path, update: LiveUpdate | None = None,
+                   name: str | None = None) -> tuple[Path, Path]:
+    """The buffered last seconds as an MP4 clip plus a JSON file with the live prediction for them.
+
+    Both are written under a temporary name and renamed, so a reader never sees half a recording. The
+    clip is an ordinary video: Predict (or `arlib predict`) opens it like any other.
+    """
+    frames, times = recognizer.recent_frames()
+    if len(frames) < 2:
+        raise ArlibError("Nothing to record yet: start the camera or a stream and wait for the first label.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = name or time.strftime("live-%Y%m%d-%H%M%S")
+    clip, meta = folder / f"{name}.mp4", folder / f"{name}.json"
+    span = times[-1] - times[0]
+    fps = (len(frames) - 1) / span if span > 0 else 25.0
+    h, w = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # H.264 wants even sizes
+    partial = folder / f".{name}.partial.mp4"
+    try:
+        video.write_clip(partial, np.ascontiguousarray(frames[:, :h, :w]), fps=fps)
+        partial.replace(clip)
+    finally:
+        partial.unlink(missing_ok=True)
+    atomic_write_json(meta, {
+        "clip": clip.name,
+        "checkpoint": recognizer.predictor.name,
+        "classes": recognizer.classes,
+        "frames": len(frames),
+        "fps": round(fps, 3),
+        "timestamps_s": [round(t - times[0], 3) for t in times],
+        "live": (update.to_json() if update is not None else None),
+    })
+    return clip, meta
 
 
 # ------------------------------------------------------------------------------------------- sources

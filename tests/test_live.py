@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 from arlib.errors import ArlibError, VideoError
-from arlib.live import LiveRecognizer, LiveStream, open_source, run_live, summarize
+from arlib.live import (
+    LiveRecognizer,
+    LiveStream,
+    open_source,
+    run_live,
+    save_recording,
+    summarize,
+)
 from arlib.predict import Predictor
+from arlib.video import probe
 
 REPO = Path(__file__).resolve().parents[1]
 UCF = REPO.parent / "shared" / "ucf101-mini" / "UCF-101"
@@ -95,6 +103,21 @@ def test_window_slides_updates_are_periodic_and_bad_frames_are_one_sentence(pred
     assert recognizer.frames_encoded == 25
     with pytest.raises(VideoError, match="uint8 RGB"):
         recognizer.push(np.zeros((240, 320), np.uint8), 9.0)
+
+
+def test_record_saves_the_buffered_seconds_as_a_clip_predict_opens(predictor, tmp_path):
+    recognizer = LiveRecognizer(predictor, window_s=1.0)
+    with pytest.raises(ArlibError, match="Nothing to record yet"):
+        save_recording(recognizer, tmp_path)
+    updates = [u for i, f in enumerate(noise_frames(15)) if (u := recognizer.push(f, i / 10)) is not None]
+    clip, meta = save_recording(recognizer, tmp_path / "recordings", updates[-1], name="take")
+    assert sorted(p.name for p in clip.parent.iterdir()) == ["take.json", "take.mp4"]  # no partial files left
+    info = probe(clip)
+    assert info.num_frames == 10 and abs(info.fps - 10) < 0.1 and (info.width, info.height) == (340, 256)
+    saved = json.loads(meta.read_text())
+    assert saved["clip"] == "take.mp4" and saved["frames"] == 10 and saved["live"]["label"] == updates[-1].label
+    assert saved["timestamps_s"][0] == 0 and saved["timestamps_s"][-1] == 0.9
+    assert predictor.predict(clip).top_k[0]["label"] in predictor.classes
 
 
 def test_live_stream_drops_frames_rather_than_queueing_them(predictor):
