@@ -2,7 +2,7 @@
 uploads, playable videos and the prediction panels. Pages stay thin; model logic stays in arlib.
 
 Paths: runs go to $ARLIB_RUNS_DIR (default runs/), the demo dataset to $ARLIB_DATA_DIR/demo (default
-data/demo), both relative to the repository root; $ARLIB_DEMO_CHECKPOINT overrides assets/demo.safetensors.
+data/demo), both relative to the repository root; $ARLIB_DEMO_CHECKPOINT overrides the shipped demo checkpoint (arlib/assets/demo.safetensors).
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def demo_data_path() -> Path:
 
 
 def demo_checkpoint() -> Path:
-    from .cli import DEMO_CHECKPOINT
+    from .shipped import shipped_checkpoint
 
-    return Path(os.environ.get("ARLIB_DEMO_CHECKPOINT") or DEMO_CHECKPOINT)
+    return Path(os.environ.get("ARLIB_DEMO_CHECKPOINT") or shipped_checkpoint("demo"))
 
 
 def ucf_mini_root() -> Path | None:
@@ -113,9 +113,10 @@ def default_checkpoint(source: "ClipSource | None" = None) -> Path:
     """The best checkpoint of the newest finished run trained on the same kind of data as the clip (the demo
     data for demo clips and when no clip is chosen, anything else for real clips); without one, the shipped
     checkpoint of that kind: the demo twins, or the 9 UCF-101 classes."""
-    from .cli import UCF_CHECKPOINT
     from .runs import list_runs
+    from .shipped import shipped_checkpoint
 
+    ucf_checkpoint = shipped_checkpoint("ucf9-mini")
     demo_wanted = source is None or is_demo_clip(source)
     for run in list_runs(runs_dir()):
         if run.read_status().get("state") != "finished" or not run.checkpoint("best").exists():
@@ -123,8 +124,8 @@ def default_checkpoint(source: "ClipSource | None" = None) -> Path:
         data = run.read_config().get("data") or run.read_config().get("features") or ""
         if _inside(Path(data), data_dir()) == demo_wanted:
             return run.checkpoint("best")
-    if not demo_wanted and UCF_CHECKPOINT.is_file():
-        return UCF_CHECKPOINT
+    if not demo_wanted and ucf_checkpoint.is_file():
+        return ucf_checkpoint
     return demo_checkpoint()
 
 
@@ -403,10 +404,11 @@ class CheckpointChoice:
 
 
 def checkpoint_choices() -> list[CheckpointChoice]:
-    """Every run's checkpoints (newest run first), then the demo checkpoint and its siblings in assets/."""
-    from .cli import UCF_CHECKPOINT
+    """Every run's checkpoints (newest run first), then the demo checkpoint and its siblings in arlib/assets/."""
     from .runs import list_runs
+    from .shipped import shipped_checkpoint
 
+    ucf_checkpoint = shipped_checkpoint("ucf9-mini")
     order = {"best": 0, "last": 1}
     out = []
     for run in list_runs(runs_dir()):
@@ -417,7 +419,7 @@ def checkpoint_choices() -> list[CheckpointChoice]:
         out.append(CheckpointChoice(demo, f"shipped · demo twins (8 synthetic classes) · {demo.name}"))
     for sibling in sorted(demo.parent.glob("*.safetensors")):
         if sibling.resolve() != demo.resolve():
-            what = "UCF-101, 9 classes" if sibling.name == UCF_CHECKPOINT.name else "shipped"
+            what = "UCF-101, 9 classes" if sibling.name == ucf_checkpoint.name else "shipped"
             out.append(CheckpointChoice(sibling, f"shipped · {what} · {sibling.name}"))
     return out
 
@@ -425,7 +427,7 @@ def checkpoint_choices() -> list[CheckpointChoice]:
 def checkpoint_picker(key: str, label: str = "Checkpoint", source: "ClipSource | None" = None) -> Path | None:
     choices = checkpoint_choices()
     if not choices:
-        st.warning("No checkpoint yet: the demo checkpoint (assets/demo.safetensors) is missing and no run has "
+        st.warning("No checkpoint yet: the shipped demo checkpoint (arlib/assets/demo.safetensors) is missing and no run has "
                    "saved one. Train the demo on the Train page (about a minute), then come back.")
         return None
     default = default_checkpoint(source)

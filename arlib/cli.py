@@ -1,4 +1,4 @@
-"""python -m arlib {train,evaluate,predict,live,cv,cache,extract-frames,demo-data,backbones,bench}"""
+"""arlib (or python -m arlib) {train,evaluate,predict,live,cv,cache,extract-frames,demo-data,backbones,bench}"""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 from .errors import ArlibError
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_CHECKPOINT = ASSETS / "demo.safetensors"  # the synthetic demo twins
-UCF_CHECKPOINT = ASSETS / "ucf9-mini.safetensors"  # the thesis's 9 UCF-101 classes, trained on ucf101-mini
+from .shipped import shipped_checkpoint
+
+DEMO_CHECKPOINT = shipped_checkpoint("demo")  # the synthetic demo twins
+UCF_CHECKPOINT = shipped_checkpoint("ucf9-mini")  # the thesis's 9 UCF-101 classes, trained on ucf101-mini
 
 
 def _set_threads() -> None:
@@ -37,6 +38,12 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val-fraction", type=float, default=None,
                    help="held-out fraction (whole groups) when there are no split files or no test clips on disk (default 0.2)")
     g.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/arlib/features or $ARLIB_CACHE_DIR)")
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", metavar="{auto,cpu,cuda,mps}",
+                   help="where models run: auto (default, $ARLIB_DEVICE) = CUDA, then Apple MPS, then the CPU with "
+                        "the backbone in ONNX Runtime; cuda:N picks a GPU")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -172,21 +179,44 @@ def cmd_extract_frames(a) -> int:
 
 
 def cmd_cache(a) -> int:
+    import torch
+
+    from . import distributed
     from .datasets import load_dataset
+    from .devices import current_device, set_device
     from .features import FeatureCache
     from .train import TrainConfig
     from .transforms import training_views
 
-    ds = load_dataset(data=a.data, splits=a.splits, split=a.split, classes=a.classes, val_fraction=a.val_fraction or 0.2)
-    defaults = TrainConfig()
-    cache = FeatureCache(a.backbone or defaults.backbone, a.cache_dir, a.cache_frames or defaults.cache_frames)
-    views = training_views(a.crops.split(",") if a.crops else defaults.crops, defaults.flip if a.flip is None else a.flip)
-    clips = [c.path for c in ds.train]
-    _, failed = cache.ensure(clips, views)
-    _, failed_test = cache.ensure([c.path for c in ds.test], ["center"])
-    failed.update(failed_test)
-    print(json.dumps({"cache": str(cache.dir), "clips": len(ds.train) + len(ds.test), "failed": failed,
-                      "frames_encoded": cache.backbone_frames}))
+    rank = distributed.launched_rank()  # under torchrun: this process's share of the clips
+    device = current_device()
+    if rank.world_size > 1 and device.type == "cuda":  # one GPU per local rank
+        device = set_device(f"cuda:{rank.local_rank % max(1, torch.cuda.device_count())}")
+    distributed.init(rank, device.type)
+    try:
+        ds = load_dataset(data=a.data, splits=a.splits, split=a.split, classes=a.classes,
+                          val_fraction=a.val_fraction or 0.2)
+        defaults = TrainConfig()
+        cache = FeatureCache(a.backbone or defaults.backbone, a.cache_dir, a.cache_frames or defaults.cache_frames)
+        views = training_views(a.crops.split(",") if a.crops else defaults.crops,
+                               defaults.flip if a.flip is None else a.flip)
+        train_clips = rank.share([c.path for c in ds.train])
+        test_clips = rank.share([c.path for c in ds.test])
+        _, failed = cache.ensure(train_clips, views, progress=rank.is_main)
+        _, failed_test = cache.ensure(test_clips, ["center"], progress=rank.is_main)
+        failed.update(failed_test)
+        mine = {"rank": rank.rank, "clips": len(train_clips) + len(test_clips), "failed": failed,
+                "frames_encoded": cache.backbone_frames, "device": str(device)}
+        everyone = distributed.gather(rank, mine)
+    finally:
+        distributed.finish(rank)
+    if rank.is_main:
+        all_failed = {clip: why for r in everyone for clip, why in r["failed"].items()}
+        summary = {"cache": str(cache.dir), "clips": len(ds.train) + len(ds.test), "failed": all_failed,
+                   "frames_encoded": sum(r["frames_encoded"] for r in everyone)}
+        if rank.world_size > 1:
+            summary["ranks"] = [{k: r[k] for k in ("rank", "clips", "frames_encoded", "device")} for r in everyone]
+        print(json.dumps(summary))
     return 0
 
 
@@ -239,7 +269,7 @@ def cmd_bench(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m arlib", description=__doc__)
+    parser = argparse.ArgumentParser(prog="arlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model into a run directory")
@@ -248,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
@@ -255,15 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--subset", choices=["train", "test"], default="test")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict the action in clips or frame folders")
     p.add_argument("clips", nargs="+")
-    p.add_argument("--checkpoint", help="default: best of the newest finished run in runs/, else assets/ucf9-mini.safetensors")
+    p.add_argument("--checkpoint", help="default: best of the newest finished run in runs/, else the shipped ucf9-mini checkpoint")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--windows", type=int, default=1, help="average N consecutive temporal windows")
     p.add_argument("--gif", help="write the annotated GIF here (a folder when several clips are given)")
     p.add_argument("--json", action="store_true", help="one JSON object per clip per line")
+    add_device_arg(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("live", help="recognise actions live from a camera, a stream URL or a file played as if live")
@@ -294,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-frames", type=int)
     p.add_argument("--crops")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
+    add_device_arg(p)
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("extract-frames", help="decode clips to <out>/<Class>/<clip>/<00001>.jpg folders")
@@ -321,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=24, help="synthetic UCF-sized clips to use")
     p.add_argument("--workdir", help="where to write the clips and cache (default: a temp folder)")
     p.add_argument("--json", action="store_true", help="end with one JSON line")
+    add_device_arg(p)
     p.set_defaults(func=cmd_bench)
     return parser
 
@@ -330,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     _set_threads()
     debug = os.environ.get("ARLIB_DEBUG", "") not in ("", "0")
     try:
+        from .devices import set_device
+
+        set_device(getattr(args, "device", None))  # a bad --device fails here, before any work
         return args.func(args)
     except ArlibError as exc:
         if debug:

@@ -47,10 +47,15 @@ def resolve_device(name: str | None = None) -> torch.device:
 
 
 def set_device(name: str | None) -> torch.device:
-    """Fix the process-wide device (checked now, so a bad --device fails before any work)."""
+    """Fix the process-wide device (checked now, so a bad --device fails before any work).
+
+    None clears an earlier choice: $ARLIB_DEVICE, else auto, decides again.
+    """
     global _chosen
+    _chosen = None
     device = resolve_device(name)
-    _chosen = str(device)
+    if name is not None:
+        _chosen = str(device)
     return device
 
 

@@ -21,7 +21,7 @@ if len(choices) < 2:
                 "Train page (preset demo, about a minute) to get a second one; every run saves best and last, so "
                 "one run alone already gives two to compare.", icon=":material/info:")
     else:
-        st.info("No checkpoint exists yet: the demo checkpoint (assets/demo.safetensors) is missing and no run has "
+        st.info("No checkpoint exists yet: the shipped demo checkpoint (arlib/assets/demo.safetensors) is missing and no run has "
                 "saved one. Train the demo on the Train page (about a minute).", icon=":material/info:")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()

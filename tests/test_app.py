@@ -31,7 +31,7 @@ TIMEOUT = 60
 
 
 def _demo_checkpoint(folder: Path) -> Path:
-    """The shipped demo checkpoint (assets/demo.safetensors); `folder` is unused, kept for the callers."""
+    """The shipped demo checkpoint (arlib/assets/demo.safetensors); `folder` is unused, kept for the callers."""
     assert DEMO_CHECKPOINT.is_file(), f"{DEMO_CHECKPOINT} ships with the repository"
     return DEMO_CHECKPOINT
 

@@ -218,7 +218,7 @@ def test_group_kfold_disjoint_covering_balanced():
     folds = group_kfold(clips, 4, seed=1)
     assert len(folds) == 4
     vals = [val for _, val in folds]
-    assert sorted((c.path for v in vals for c in v)) == sorted(c.path for c in clips)  # each clip once
+    assert sorted(c.path for v in vals for c in v) == sorted(c.path for c in clips)  # each clip once
     for train, val in folds:
         assert {c.group for c in train}.isdisjoint({c.group for c in val})
         assert len(train) + len(val) == len(clips)

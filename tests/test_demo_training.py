@@ -11,6 +11,7 @@ import pytest
 
 from arlib.demo import make_demo_dataset
 from arlib.runs import RunDir
+from arlib.shipped import shipped_checkpoint
 from arlib.train import make_config, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_cli_train_evaluate_predict_end_to_end(demo, tmp_path):
     bad = tmp_path / "broken clip é.mp4"
     bad.write_bytes(os.urandom(5000))
     gifs = tmp_path / "gifs"
-    proc = cli(demo, "predict", "--checkpoint", REPO / "assets" / "demo.safetensors", "--json", "--gif", gifs,
+    proc = cli(demo, "predict", "--checkpoint", shipped_checkpoint("demo"), "--json", "--gif", gifs,
                *clips, bad, check=False)
     assert proc.returncode != 0  # one clip failed
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -87,7 +88,7 @@ def test_cli_train_evaluate_predict_end_to_end(demo, tmp_path):
     gif = iio.imread(gifs / f"{clips[0].stem}.gif", index=None)
     assert gif.shape[0] == 16  # one annotated frame per sampled frame
 
-    windows = json.loads(cli(demo, "predict", "--checkpoint", REPO / "assets" / "demo.safetensors", "--json",
+    windows = json.loads(cli(demo, "predict", "--checkpoint", shipped_checkpoint("demo"), "--json",
                              "--windows", 3, clips[0]).stdout)
     assert len(windows["attention"]) == 48 and len(windows["windows"]) == 3
 

@@ -21,12 +21,13 @@ from arlib.live import (
     summarize,
 )
 from arlib.predict import Predictor
+from arlib.shipped import shipped_checkpoint
 from arlib.video import probe
 
 REPO = Path(__file__).resolve().parents[1]
 UCF = REPO.parent / "shared" / "ucf101-mini" / "UCF-101"
 UCF_CLIP = UCF / "Archery" / "v_Archery_g15_c01.mp4"
-CHECKPOINT = REPO / "assets" / "ucf9-mini.safetensors"
+CHECKPOINT = shipped_checkpoint("ucf9-mini")
 needs_ucf = pytest.mark.skipif(not UCF_CLIP.is_file(), reason=f"real UCF-101 clip not found at {UCF_CLIP}")
 
 

@@ -35,7 +35,7 @@ from arlib.train import make_config, train
 from arlib.video import write_clip
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "assets" / "demo.safetensors"
+DEMO = REPO / "arlib" / "assets" / "demo.safetensors"
 
 
 def cli_env(tmp_path: Path) -> dict:

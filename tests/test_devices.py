@@ -1,0 +1,67 @@
+"""--device auto|cpu|cuda|mps: resolved once, checked before any work, one sentence when unusable."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from synthetic import index_clip
+
+from arlib import cli, devices
+from arlib.backbones import DEFAULT_BACKBONE, load_backbone
+from arlib.errors import ArlibError
+from arlib.shipped import shipped_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _forget_device_choice(monkeypatch):
+    monkeypatch.delenv("ARLIB_DEVICE", raising=False)
+    yield
+    devices.set_device(None)
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if devices._mps_available() else "cpu")
+    assert devices.resolve_device("auto").type == expected
+    assert devices.resolve_device(None).type == expected
+    assert devices.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_environment_and_explicit_choice(monkeypatch):
+    monkeypatch.setenv("ARLIB_DEVICE", "cpu")
+    assert devices.current_device().type == "cpu"
+    assert devices.set_device("cpu").type == "cpu" and devices.current_device().type == "cpu"
+    devices.set_device(None)  # clears the explicit choice; the environment decides again
+    assert devices.current_device().type == "cpu"
+
+
+@pytest.mark.parametrize("name,needle", [("gpu", "Unknown device 'gpu'"), ("cuda:7", "cuda"), ("mps", "mps")])
+def test_unusable_devices_say_so_in_one_sentence(name, needle):
+    if name.startswith("cuda") and torch.cuda.device_count() > 7 or name == "mps" and devices._mps_available():
+        pytest.skip(f"{name} exists here")
+    with pytest.raises(ArlibError, match=needle) as caught:
+        devices.set_device(name)
+    assert "\n" not in str(caught.value) and str(caught.value).endswith(".")
+
+
+def test_cpu_backbone_keeps_cache_numbers_on_the_cpu():
+    bb = load_backbone(DEFAULT_BACKBONE, device="cpu", bf16=True)  # bf16 is a GPU option: ignored on the CPU
+    assert bb.device.type == "cpu" and not bb.bf16
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_predict_runs_with_device(tmp_path, capsys, monkeypatch, device):
+    monkeypatch.setenv("ARLIB_CACHE_DIR", str(tmp_path / "cache"))
+    clip = index_clip(tmp_path / "clip.mp4", frames=16, size=96)
+    code = cli.main(["predict", str(clip), "--checkpoint", str(shipped_checkpoint("demo")), "--json",
+                     "--device", device])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert json.loads(out.splitlines()[-1])["top_k"]
+
+
+def test_bad_device_stops_the_cli_before_any_work(tmp_path, capsys):
+    code = cli.main(["predict", str(tmp_path / "absent.mp4"), "--device", "tpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Unknown device 'tpu'") and err.count("\n") == 1
+    assert not Path(tmp_path / "absent.mp4").exists()
