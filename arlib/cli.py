@@ -157,6 +157,8 @@ def cmd_predict(a) -> int:
             others = ", ".join(f"{r['label']} {r['probability']:.1%}" for r in result.top_k[1:])
             print(f"{clip}: {best['label']} {best['probability']:.1%}  (then {others})  "
                   f"[{sum(result.seconds.values()):.2f} s]", flush=True)
+            for warning in result.warnings:
+                print(f"  warning: {warning}", flush=True)
     return 1 if failures else 0
 
 

@@ -1,7 +1,8 @@
 """The on-disk feature cache: the frozen backbone runs once per frame and view, ever.
 
 Layout: <cache_root>/<backbone>-<preprocessing hash>/<clip hash>/<view>.npz holding
-  features [G, D] float16, frame_indices [G] (frame numbers in the clip), num_frames, fps.
+  features [G, D] float16, frame_indices [G] (frame numbers in the clip, even in time), times_s [G]
+  (their presentation times from the clip's first frame), num_frames, fps.
 The clip hash is taken from the file's size and its first and last 64 KiB, so a moved or renamed copy
 of the same clip hits the cache, and an edited one misses it. Entries are written atomically and a
 per-clip lock stops two processes from encoding the same clip twice; a reader never sees half a file.
@@ -38,6 +39,10 @@ class ClipFeatures:
     frame_indices: np.ndarray  # [G] increasing frame numbers
     num_frames: int
     fps: float
+    times_s: np.ndarray | None = None  # [G] presentation times of frame_indices (None: frame_indices / fps)
+
+    def frame_times(self) -> np.ndarray:
+        return self.times_s if self.times_s is not None else np.asarray(self.frame_indices) / self.fps
 
 
 def content_key(path: str | Path) -> str:
@@ -82,6 +87,7 @@ class FeatureCache:
             "preprocessing": self.spec.preprocessing.to_dict(),
             "cache_frames": self.cache_frames,
             "version": CACHE_VERSION,
+            "decoder": video.DECODER_VERSION,  # decoded frames changed: entries made from the old ones are not reused
         }
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         self.dir = Path(root or DEFAULT_CACHE_DIR) / f"{self.spec.name}-{digest}"
@@ -100,14 +106,16 @@ class FeatureCache:
     def _load(entry: Path) -> ClipFeatures | None:
         try:
             with np.load(entry, allow_pickle=False) as z:
-                return ClipFeatures(z["features"], z["frame_indices"], int(z["num_frames"]), float(z["fps"]))
+                times = z["times_s"] if "times_s" in z.files else None
+                return ClipFeatures(z["features"], z["frame_indices"], int(z["num_frames"]), float(z["fps"]), times)
         except (OSError, ValueError, KeyError):
             return None  # absent, or unreadable: recompute
 
     def _write(self, path: Path, item: ClipFeatures) -> None:
         buf = io.BytesIO()
         np.savez(buf, features=item.features.astype(np.float16), frame_indices=item.frame_indices.astype(np.int32),
-                 num_frames=np.int64(item.num_frames), fps=np.float64(item.fps))
+                 num_frames=np.int64(item.num_frames), fps=np.float64(item.fps),
+                 times_s=item.frame_times().astype(np.float64))
         atomic_write_bytes(path, buf.getvalue())
 
     @contextmanager
@@ -123,8 +131,8 @@ class FeatureCache:
     def decode(self, clip_path: str | Path) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
         """(info, grid frame numbers, frames resized for the crop) of the frames this cache keeps."""
         info = video.probe(clip_path)
-        grid = cache_grid(info.num_frames, self.cache_frames)
-        frames = video.read_frames(clip_path, grid, short_side=self.spec.preprocessing.resize_short_side)
+        grid = cache_grid(info.frame_times(), self.cache_frames)
+        frames = video.read_frames(clip_path, grid, short_side=self.spec.preprocessing.resize_short_side, info=info)
         return info, grid, frames
 
     def compute(self, clip_path: str | Path, views: Iterable[str], decoded: Future | None = None,
@@ -149,7 +157,8 @@ class FeatureCache:
                 for view in missing:
                     feats = backbone.encode(apply_view(frames, pre.input_size, view))
                     self.backbone_frames += len(feats)
-                    item = ClipFeatures(feats.astype(np.float16), grid, info.num_frames, info.fps)
+                    item = ClipFeatures(feats.astype(np.float16), grid, info.num_frames, info.fps,
+                                        info.frame_times()[grid])
                     self._write(clip_dir / f"{view}.npz", item)
                     result[view] = item
         return result

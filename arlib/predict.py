@@ -34,6 +34,12 @@ class Prediction:
     fps: float
     duration_s: float
     seconds: dict
+    width: int = 0  # as displayed (after rotation)
+    height: int = 0
+    rotation: int = 0  # degrees turned clockwise to show the clip upright (after a mirror when mirrored)
+    mirrored: bool = False
+    stream: int = 0  # the container's index of the video stream used
+    warnings: list[str] = field(default_factory=list)  # sentences about what is odd in the clip
     windows: list[dict] = field(default_factory=list)
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 [T,H,W,3] sampled frames, for display
 
@@ -91,14 +97,17 @@ class Predictor:
         """Raises ArlibError (one sentence) for a clip that cannot be used."""
         t0 = time.perf_counter()
         info = video.probe(clip)
+        times = info.frame_times()
         # One window is exactly what evaluation sees; each extra window gets a grid of its own, so a long
-        # clip's timeline has as many distinct frames per window as a short clip has in total.
-        grid = cache_grid(info.num_frames, self.cache_frames * max(1, windows))
+        # clip's timeline has as many distinct frames per window as a short clip has in total. Grids are even
+        # in time, so windows are equal stretches of time even on a variable-frame-rate clip.
+        grid = cache_grid(times, self.cache_frames * max(1, windows))
         positions = window_positions(len(grid), self.seq_len, windows)
         frame_numbers = np.concatenate([grid[p] for p in positions])
         unique, inverse = np.unique(frame_numbers, return_inverse=True)
         pre = self.backbone.spec.preprocessing
-        decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side)
+        warnings = list(info.warnings)
+        decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side, info=info, warnings=warnings)
         t1 = time.perf_counter()
         feats = self.backbone.encode(apply_view(decoded, pre.input_size, TEST_VIEW))[inverse]
         t2 = time.perf_counter()
@@ -112,24 +121,32 @@ class Predictor:
         order = np.argsort(-mean_probs)[: max(1, min(top_k, len(self.classes)))]
         # Each window's attention sums to 1; scaled by 1/windows the whole strip sums to 1.
         attn = (attention.numpy() / len(positions)).reshape(-1)
-        fps = info.fps
+        # A frame is shown until the next one starts (the last until the clip ends).
+        ends = np.append(times[1:], info.duration_s)
         window_rows = []
         if len(positions) > 1:
             for w, p in enumerate(positions):
                 frames_w = grid[p]
                 k = int(probs[w].argmax())
-                window_rows.append({"start_s": round(frames_w[0] / fps, 3), "end_s": round((frames_w[-1] + 1) / fps, 3),
+                window_rows.append({"start_s": round(float(times[frames_w[0]]), 3),
+                                    "end_s": round(float(ends[frames_w[-1]]), 3),
                                     "label": self.classes[k], "probability": float(probs[w, k])})
         return Prediction(
             clip=str(clip),
             top_k=[{"label": self.classes[i], "probability": float(mean_probs[i])} for i in order],
             attention=[round(float(a), 6) for a in attn],
             frame_indices=[int(i) for i in frame_numbers],
-            timestamps_s=[round(float(i) / fps, 3) for i in frame_numbers],
+            timestamps_s=[round(float(times[i]), 3) for i in frame_numbers],
             num_frames=info.num_frames,
-            fps=round(fps, 3),
+            fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3),
             seconds={"decode": round(t1 - t0, 4), "backbone": round(t2 - t1, 4), "head": round(t3 - t2, 4)},
+            width=info.width,
+            height=info.height,
+            rotation=info.rotation,
+            mirrored=info.mirrored,
+            stream=info.stream,
+            warnings=warnings,
             windows=window_rows,
             frames=decoded[inverse],
         )

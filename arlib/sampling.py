@@ -17,12 +17,29 @@ DEFAULT_SEQ_LEN = 40
 DEFAULT_CACHE_FRAMES = 44
 
 
-def cache_grid(num_frames: int, max_frames: int = DEFAULT_CACHE_FRAMES) -> np.ndarray:
-    """Frame numbers whose features are cached for a clip of num_frames frames."""
-    num_frames = max(1, int(num_frames))
-    if num_frames <= max_frames:
-        return np.arange(num_frames)
-    return np.unique(np.round(np.linspace(0, num_frames - 1, max_frames)).astype(int))
+def even_in_time(times_s: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the frames nearest to `count` evenly spaced instants from the first frame to the last.
+
+    times_s are the frames' presentation times (increasing). On a variable-frame-rate clip a frame shown for
+    long is picked repeatedly, as a viewer would see it, instead of crowding the picks where frames are dense.
+    """
+    times = np.asarray(times_s, dtype=float)
+    targets = np.linspace(times[0], times[-1], max(1, int(count)))
+    after = np.searchsorted(times, targets).clip(1, max(1, len(times) - 1))
+    before = after - 1
+    if len(times) == 1:
+        return np.zeros(len(targets), int)
+    return np.where(targets - times[before] <= times[after] - targets, before, after)
+
+
+def cache_grid(times_s: np.ndarray | int, max_frames: int = DEFAULT_CACHE_FRAMES) -> np.ndarray:
+    """Frame numbers whose features are cached for a clip: at most max_frames, even in time.
+
+    times_s: the clip's frame times (VideoInfo.frame_times()), or a frame count for a constant rate. Every
+    frame of a short constant-rate clip; a variable-rate clip may list a long-shown frame more than once.
+    """
+    times = np.arange(max(1, int(times_s)), dtype=float) if np.isscalar(times_s) else np.asarray(times_s, float)
+    return even_in_time(times, min(len(times), int(max_frames)))
 
 
 def _pad(positions: np.ndarray, seq_len: int) -> np.ndarray:

@@ -4,26 +4,33 @@ Two kinds of clip are accepted everywhere:
 - a video file FFmpeg can read (XviD/MPEG-4 AVI, H.264 MP4/MOV/MKV, VP9 WebM, MJPEG AVI, animated GIF, ...);
 - a frame folder, the thesis layout ``<clip>/<N>.jpg``, read in NUMERIC order (1, 2, 10, 100).
 
-Frames are addressed by 0-based index in time order. Decoding forward, frames are counted; after a seek,
-the landing frame's index is derived from its timestamp, ``(pts - first frame's pts) * time_base * fps``,
-and counting resumes from there. Any unusable clip raises ``VideoError`` with one
-sentence naming the file; raw PyAV/FFmpeg exceptions never escape the public functions.
+Frames are addressed by 0-based index in presentation order, and every frame has a presentation time
+relative to the clip's first frame (``VideoInfo.times_s``). Both come from demuxing every packet of the
+chosen stream (no decoding): exact counts and times where the container's header is missing or wrong
+(start offsets, variable frame rates, recordings joined with a timestamp jump, files cut short).
+Frames are returned upright: the stream's display matrix (or its 'rotate' tag) is applied, all four right
+angles and mirroring. Decoding forward, frames are counted; after a seek, the landing frame's index is
+found from its timestamp in the demuxed timeline and counting resumes from there. Any unusable clip raises
+``VideoError`` with one sentence naming the file; raw PyAV/FFmpeg exceptions never escape the public functions.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
 import shutil
-from dataclasses import dataclass
+import stat
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import av
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from .errors import DatasetError, VideoError
@@ -33,12 +40,16 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 )
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
+# Bumped whenever the frames a clip decodes to change, so cached features of the old frames are not reused.
+# 2: upright (display matrix / rotate tag), the default stream, frame grids even in presentation time.
+DECODER_VERSION = 2
 DEFAULT_FPS = 25.0  # when a container states no usable rate, and for frame folders
 SEEK_GAP_SECONDS = 2.0  # seek instead of decoding through a gap longer than this
 _MAX_FPS = 1000.0  # a larger "rate" is a time base in disguise, not a frame rate
 _PROBE_PACKETS = 300  # probe gives up when this many packets yield no decodable frame
 _MAX_PIXELS = 8192 * 8192  # larger frames are refused before decoding: a 150-byte GIF can claim 16000 x 16000
 _FFMPEG_ERRORS = (av.error.FFmpegError,)
+_AVFMT_TS_DISCONT = 0x200  # FFmpeg's flag for formats whose timestamps may jump (MPEG-TS, MPEG-PS, FLV)
 
 # Demuxers that open things which are not clips: text shown as ANSI art, single still images.
 _NOT_A_CLIP = {"tty": "a text file", "image2": "a still image"}
@@ -47,13 +58,27 @@ _NOT_A_CLIP = {"tty": "a text file", "image2": "a still image"}
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
-    num_frames: int  # >= 1
-    fps: float  # > 0
-    width: int
+    num_frames: int  # >= 1: frames in the demuxed stream (or image files of a folder)
+    fps: float  # > 0: the average rate, num_frames / duration_s
+    width: int  # as displayed, after rotation
     height: int
     duration_s: float
     codec: str  # e.g. 'h264', 'mpeg4', 'vp9', 'gif', 'frames'
     exact_count: bool  # False when num_frames was estimated from duration * fps
+    rotation: int = 0  # degrees turned clockwise to show the picture upright (0, 90, 180, 270), after mirroring
+    mirrored: bool = False  # flipped left-right (before the rotation) to show it as recorded
+    stream: int = 0  # index of the video stream used, in the container's numbering
+    warnings: tuple[str, ...] = ()  # sentences about what is odd in this clip (cut short, timestamp jumps, ...)
+    # [num_frames] presentation time of each frame in seconds, relative to the first frame, increasing.
+    times_s: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # [num_frames] each frame's raw pts in stream time base, for placing seeks; None when seeking cannot be trusted.
+    seek_pts: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def frame_times(self) -> np.ndarray:
+        """Presentation time (s) of every frame, relative to the first."""
+        if self.times_s is not None:
+            return self.times_s
+        return np.arange(self.num_frames) / self.fps
 
 
 # --------------------------------------------------------------------------------------------- frame folders
@@ -105,30 +130,112 @@ def _fitted_size(width: int, height: int, max_side: int | None) -> tuple[int, in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-class _Scaler:
-    """Converts frames to uint8 RGB at one output size, fixed by the first frame (a clip never changes shape)."""
+@dataclass(frozen=True)
+class Orientation:
+    """How a stored picture is turned to be shown upright: rows/columns swapped, then flipped.
 
-    def __init__(self, sizer):
+    Derived from a display matrix [a b u; c d v; x y w], which maps a stored pixel (x, y) (y down) to the
+    shown position (a*x + c*y, b*x + d*y): the eight right-angle cases are every sign pattern of a..d.
+    """
+
+    swap: bool = False  # transpose (90 or 270 degrees)
+    flip_rows: bool = False
+    flip_cols: bool = False
+
+    @classmethod
+    def from_matrix(cls, matrix: Sequence[int]) -> Orientation | None:
+        """None for a matrix that is not a right-angle turn (arbitrary angles are not applied)."""
+        a, b, c, d = (float(matrix[i]) / 65536 for i in (0, 1, 3, 4))
+        tiny = 1e-3 * max(abs(a), abs(b), abs(c), abs(d), 1e-9)
+        if abs(b) < tiny and abs(c) < tiny and abs(a) > tiny and abs(d) > tiny:
+            return cls(False, d < 0, a < 0)
+        if abs(a) < tiny and abs(d) < tiny and abs(b) > tiny and abs(c) > tiny:
+            return cls(True, b < 0, c < 0)  # after the transpose, rows follow x (b) and columns follow y (c)
+        return None
+
+    @classmethod
+    def clockwise(cls, degrees: int) -> Orientation:
+        """A plain turn, as a 'rotate' tag states it (degrees clockwise)."""
+        return {90: cls(True, False, True), 180: cls(False, True, True), 270: cls(True, True, False)}.get(
+            int(degrees) % 360, cls())
+
+    @property
+    def mirrored(self) -> bool:
+        # An odd number of reflections: a transpose is one, each flip another.
+        return (self.swap + self.flip_rows + self.flip_cols) % 2 == 1
+
+    @property
+    def rotation(self) -> int:
+        """Clockwise degrees, applied after a left-right mirror when mirrored."""
+        # Undoing a left-right mirror done first toggles only the flip that follows the same axis (columns
+        # without a swap, rows after one), so the other flip alone tells the angle.
+        if self.swap:
+            return 90 if self.flip_cols else 270
+        return 180 if self.flip_rows else 0
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        if self.swap:
+            array = array.swapaxes(0, 1)
+        if self.flip_rows:
+            array = array[::-1]
+        if self.flip_cols:
+            array = array[:, ::-1]
+        return np.ascontiguousarray(array) if (self.swap or self.flip_rows or self.flip_cols) else array
+
+    def shown_size(self, width: int, height: int) -> tuple[int, int]:
+        return (height, width) if self.swap else (width, height)
+
+
+class _Scaler:
+    """Converts frames to upright uint8 RGB at one output size, fixed by the first frame (a clip never
+    changes shape). Sizes are computed on the stored picture: a short side stays the short side when turned."""
+
+    def __init__(self, sizer, orientation: Orientation | None = None):
         self._sizer = sizer  # (width, height) -> (out_width, out_height)
         self.size: tuple[int, int] | None = None
+        self.orientation = orientation
 
     def _size_for(self, width: int, height: int) -> tuple[int, int]:
         if self.size is None:
             self.size = self._sizer(width, height)
         return self.size
 
-    def video(self, frame: av.VideoFrame) -> np.ndarray:
+    def video(self, frame: av.VideoFrame, stream) -> np.ndarray:
+        if self.orientation is None:
+            self.orientation, _ = _orientation(frame, stream)
         # libswscale converts and resizes in one pass, so a 4K frame never exists as a full-size RGB array.
         width, height = self._size_for(frame.width, frame.height)
         # Bilinear (PyAV's default, named because cached features depend on it), as PIL and torchvision resize.
-        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+        array = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+        return self.orientation.apply(array)
 
     def image(self, image: Image.Image) -> np.ndarray:
+        image = ImageOps.exif_transpose(image)  # phone photos store their turn in EXIF, like videos in metadata
         size = self._size_for(*image.size)
         image = image.convert("RGB")
         if image.size != size:
             image = image.resize(size, Image.BILINEAR)
         return np.asarray(image)
+
+
+def _orientation(frame: av.VideoFrame, stream) -> tuple[Orientation, str | None]:
+    """The stream's turn from the frame's display matrix, else its 'rotate' tag; and a warning, if any."""
+    for side_data in frame.side_data:
+        if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX and len(bytes(side_data)) == 36:
+            matrix = struct.unpack("<9i", bytes(side_data))
+            orientation = Orientation.from_matrix(matrix)
+            if orientation is None:
+                return Orientation(), (f"The clip asks to be turned by {-frame.rotation} degrees, not a right angle, "
+                                       "so its frames are used as stored.")
+            return orientation, None
+    tags = {str(k).lower(): str(v) for k, v in (stream.metadata or {}).items()}
+    try:
+        degrees = float(tags.get("rotate", "0"))
+    except ValueError:
+        degrees = 0.0
+    if degrees % 90:
+        return Orientation(), f"The clip's rotate tag says {degrees:g} degrees, not a right angle, so its frames are used as stored."
+    return Orientation.clockwise(int(degrees)), None
 
 
 def _load_image(path: Path) -> Image.Image:
@@ -161,20 +268,113 @@ def _ffmpeg_errors_as_video_errors(func):
 # ------------------------------------------------------------------------------------------ opening a file
 
 
+_PLAYLIST_EXTENSIONS = {
+    ".m3u8": "an HLS playlist", ".m3u": "an M3U playlist", ".mpd": "a DASH manifest", ".pls": "a PLS playlist",
+    ".xspf": "an XSPF playlist", ".asx": "an ASX playlist", ".ism": "a Smooth Streaming manifest",
+    ".f4m": "an HDS manifest", ".sdp": "an SDP stream description", ".ffconcat": "an FFmpeg concat list",
+}  # fmt: skip
+_PLAYLIST_SIGNATURES = [  # (bytes near the start, what it is)
+    (b"#EXTM3U", "an HLS/M3U playlist"), (b"<MPD", "a DASH manifest"), (b"[playlist]", "a PLS playlist"),
+    (b"ffconcat version", "an FFmpeg concat list"), (b"<asx", "an ASX playlist"), (b"<smil", "a SMIL playlist"),
+    (b"<SmoothStreamingMedia", "a Smooth Streaming manifest"), (b"<playlist", "an XSPF playlist"),
+]  # fmt: skip
+# Demuxers that read other files or network addresses named inside the file.
+_PLAYLIST_FORMATS = {"hls": "an HLS playlist", "dash": "a DASH manifest", "concat": "an FFmpeg concat list",
+                     "sdp": "an SDP stream description", "rtsp": "an RTSP address", "smoothstreaming": "a manifest"}
+# Only local files may ever be opened, even by a demuxer that follows references inside a file.
+_OPEN_OPTIONS = {"protocol_whitelist": "file"}
+
+
+def _not_a_file_kind(mode: int) -> str | None:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None if stat.S_ISREG(mode) else "not a file or folder"
+
+
+def _check_path(path: Path) -> os.stat_result:
+    """stat() of a path that should be a video file; a VideoError saying what it is instead."""
+    try:
+        info = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise VideoError(f"{path} is a symbolic link loop (its links point back to each other), so no file is "
+                             "behind it; fix the link.") from None
+        if path.is_symlink():
+            raise VideoError(f"{path} is a link to {os.readlink(path)}, which does not exist; fix the link or "
+                             "give the clip itself.") from None
+        if error.errno == errno.EACCES:
+            raise VideoError(f"{path} cannot be read (permission denied); check its permissions.") from None
+        raise VideoError(f"{path} does not exist; check the path.") from None
+    kind = _not_a_file_kind(info.st_mode)
+    if kind:  # opening a pipe or device could block forever or read without end
+        raise VideoError(f"{path} is not a regular file ({kind}); give a video file or a folder of frames.")
+    return info
+
+
+def _playlist_sentence(path: Path, kind: str) -> VideoError:
+    return VideoError(f"{path} is {kind}, which only points to video stored elsewhere; arlib reads local video "
+                      "files and never fetches anything over a network, so give the video file itself.")
+
+
+def _sniff_playlist(path: Path) -> str | None:
+    kind = _PLAYLIST_EXTENSIONS.get(path.suffix.lower())
+    if kind:
+        return kind
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 byte-order mark, blank lines
+    except OSError:
+        return None
+    lowered = head.lower()
+    for signature, what in _PLAYLIST_SIGNATURES:
+        if lowered.startswith(signature.lower()) or (lowered.startswith(b"<?xml") and signature.lower() in lowered):
+            return what
+    return None
+
+
 def _open(path: Path):
     """Open a video file for reading, turning every kind of 'not a clip' into a clear VideoError."""
-    if not path.exists():
-        raise VideoError(f"{path} does not exist; check the path.")
-    if path.stat().st_size == 0:
+    if _check_path(path).st_size == 0:
         raise VideoError(f"{path} is an empty file (0 bytes); copy or export the clip again.")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise VideoError(f"{path} is a still image, not a video; give a video clip or a folder of frames.")
+    playlist = _sniff_playlist(path)
+    if playlist:
+        raise _playlist_sentence(path, playlist)
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        container = av.open(str(path), metadata_errors="ignore", options=dict(_OPEN_OPTIONS))
     except _FFMPEG_ERRORS as error:
         raise VideoError(
             f"{path} is not a video FFmpeg can open ({_reason(error)}); check that it is a complete video file."
         ) from error
+    if container.format.name in _PLAYLIST_FORMATS:
+        container.close()
+        raise _playlist_sentence(path, _PLAYLIST_FORMATS[container.format.name])
+    return container
+
+
+def _pixels_times_frames(stream) -> float:
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    frames = stream.frames
+    if frames <= 0 and stream.duration and stream.time_base:
+        frames = float(stream.duration * stream.time_base) * _stream_fps(stream)
+    return width * height * max(frames, 1)
+
+
+def _choose_stream(container):
+    """The video stream a player would show: the one marked default, else the most pixels x frames.
+
+    Cover art and thumbnails (attached pictures) are never chosen; among several marked default, size decides.
+    """
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not streams:
+        return None
+    marked = [s for s in streams if s.disposition & av.stream.Disposition.default]
+    return max(marked or streams, key=_pixels_times_frames)
 
 
 def _video_stream(container, path: Path):
@@ -182,9 +382,9 @@ def _video_stream(container, path: Path):
     kind = _NOT_A_CLIP.get(fmt) or ("a still image" if fmt.endswith("_pipe") else None)
     if kind:
         raise VideoError(f"{path} is {kind}, not a video; give a video clip or a folder of frames.")
-    if not container.streams.video:
+    stream = _choose_stream(container)
+    if stream is None:
         raise VideoError(f"{path} has no video stream (audio or data only); give a clip that contains video.")
-    stream = container.streams.video[0]
     width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
     if width * height > _MAX_PIXELS:
         raise VideoError(f"{path} has {width} x {height} pixel frames, more than arlib decodes (8192 x 8192); "
@@ -216,7 +416,8 @@ def _decoded_frames(container, stream) -> Iterator[av.VideoFrame]:
 
 
 def probe(path) -> VideoInfo:
-    """Frame count, rate, size and codec of a clip from its header plus one decoded frame (never a full decode)."""
+    """Frame count, times, rate, displayed size and codec of a clip: every packet of its video stream is
+    demuxed (cheap, no decoding) and only the first frame is decoded (proof the clip is usable)."""
     path = Path(path)
     if path.is_dir():
         return _probe_folder(path)
@@ -225,66 +426,145 @@ def probe(path) -> VideoInfo:
 
 def _probe_folder(folder: Path) -> VideoInfo:
     files = _frame_files_or_error(folder)
-    width, height = _load_image(files[0]).size
-    return VideoInfo(str(folder), len(files), DEFAULT_FPS, width, height, len(files) / DEFAULT_FPS, "frames", True)
+    width, height = ImageOps.exif_transpose(_load_image(files[0])).size
+    return VideoInfo(str(folder), len(files), DEFAULT_FPS, width, height, len(files) / DEFAULT_FPS, "frames", True,
+                     times_s=np.arange(len(files)) / DEFAULT_FPS)
 
 
 def _frame_files_or_error(folder: Path) -> list[Path]:
     files = list_frame_files(folder)
     if not files:
-        raise VideoError(f"{folder} holds no image frames (.jpg/.png/.bmp); give a video file or a folder of frames.")
+        raise VideoError(f"{folder} is a folder that holds no image frames (.jpg/.png/.bmp){_folder_contents(folder)}; "
+                         "give a video file or a folder of frames.")
     return files
+
+
+def _folder_contents(folder: Path) -> str:
+    """What a folder without frames holds instead, so the sentence says what to give."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return ""
+    if not entries:
+        return ", it is empty"
+    videos = sum(1 for p in entries if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    folders = sum(1 for p in entries if p.is_dir())
+    if videos:
+        return f" but {videos} video file{'s' * (videos > 1)}, so give one of those clips"
+    if folders:
+        return f" but {folders} sub-folder{'s' * (folders > 1)}, so give one clip's own folder"
+    return f", only {len(entries)} other file{'s' * (len(entries) > 1)}"
 
 
 @_ffmpeg_errors_as_video_errors
 def _probe_file(path: Path) -> VideoInfo:
     with _open(path) as container:
         stream = _video_stream(container, path)
-        fps = _stream_fps(stream)
-        duration = _stated_duration(container, stream)
-        count_packets = stream.frames <= 0 and duration is None
-        first, packets = _scan(container, stream, count_packets)
+        first, packets = _demux_all(container, stream)
         if first is None:
             raise _undecodable(path)
-        if stream.frames > 0:
-            num_frames, exact = stream.frames, True
-        elif duration is not None:
-            num_frames, exact = max(1, round(duration * fps)), False
-        else:
-            num_frames, exact = max(1, packets), True
-        if duration is None:
-            duration = num_frames / fps
+        orientation, turn_warning = _orientation(first, stream)
+        timeline = _Timeline.from_packets(packets, stream, container)
+        warnings = [w for w in (turn_warning, *timeline.warnings) if w]
+        num_frames, exact = timeline.num_frames, True
+        if stream.frames > num_frames + 1:  # a header may count one frame the muxer never wrote
+            warnings.append(f"Only {num_frames} of the {stream.frames} frames its header declares are in the "
+                            "file; the clip looks cut short, so it is sampled over the frames that are there.")
+        others = [s for s in container.streams.video if s is not stream]
+        if others:
+            why = "marked default" if stream.disposition & av.stream.Disposition.default else "the largest"
+            warnings.append(f"The file holds {len(others) + 1} video streams; stream {stream.index} "
+                            f"({first.width} x {first.height}, {why}) is the one used.")
+        width, height = orientation.shown_size(first.width, first.height)
         return VideoInfo(
-            str(path), num_frames, fps, first.width, first.height, duration, stream.codec_context.name, exact
+            str(path), num_frames, timeline.fps, width, height, timeline.duration_s, stream.codec_context.name,
+            exact, orientation.rotation, orientation.mirrored, stream.index, tuple(warnings), timeline.times_s,
+            timeline.seek_pts,
         )
 
 
-def _stated_duration(container, stream) -> float | None:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        return container.duration / av.time_base
-    return None
+def _demux_all(container, stream) -> tuple[av.VideoFrame | None, list[tuple]]:
+    """Decode up to the first frame; demux every packet: (pts, dts, duration) of each, in decode order.
 
-
-def _scan(container, stream, count_all: bool) -> tuple[av.VideoFrame | None, int]:
-    """Decode up to the first frame (proof the clip is usable); with count_all keep demuxing to count packets."""
-    first, packets = None, 0
+    A last packet FFmpeg marks corrupt (torn by a file cut short) is no frame and is left out; corrupt
+    packets before it still count (joined MPEG-TS files mark the packet at the seam, and it decodes).
+    """
+    first, packets, tried, torn = None, [], 0, False
     try:
         for packet in container.demux(stream):
-            packets += packet.size > 0
+            if packet.size <= 0:
+                continue
+            packets.append((packet.pts, packet.dts, packet.duration))
+            torn = packet.is_corrupt
             if first is None:
+                tried += 1
                 try:
                     first = next(iter(packet.decode()), None)
                 except _FFMPEG_ERRORS:
                     pass
-            if first is None and packets > _PROBE_PACKETS:
-                break
-            if first is not None and not count_all:
-                break
+                if first is None and tried > _PROBE_PACKETS:
+                    break  # hundreds of packets and no picture: not worth demuxing the rest
+        if first is None and packets:
+            first = next(iter(stream.decode(None)), None)  # the decoder may still hold the first frame
     except _FFMPEG_ERRORS:
         pass  # a broken tail does not make the head unusable
-    return first, packets
+    return first, packets[:-1] if torn and len(packets) > 1 else packets
+
+
+@dataclass
+class _Timeline:
+    """Presentation times of a stream's frames from its demuxed packets."""
+
+    times_s: np.ndarray  # [n] seconds from the first frame, increasing
+    duration_s: float
+    seek_pts: np.ndarray | None  # [n] raw pts in presentation order, when seeking by pts is sound
+    warnings: list[str]
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.times_s)
+
+    @property
+    def fps(self) -> float:
+        return self.num_frames / self.duration_s
+
+    @classmethod
+    def from_packets(cls, packets: list[tuple], stream, container) -> _Timeline:
+        n = len(packets)
+        time_base = float(stream.time_base) if stream.time_base else 0.0
+        pts = np.array([np.nan if p is None else p for p, _, _ in packets], float)
+        dts = np.array([np.nan if d is None else d for _, d, _ in packets], float)
+        pts = np.where(np.isnan(pts), dts, pts)
+        fps = _stream_fps(stream)
+        if not time_base or np.isnan(pts).any() or n < 2:
+            # No usable timestamps (raw streams, some AVIs): the stated constant rate is all there is.
+            return cls(np.arange(n) / fps, n / fps, None, [])
+        order = np.where(np.isnan(dts), pts, dts) * time_base  # decode-order clock
+        seconds = pts * time_base
+        steps = np.diff(order)
+        forward = steps[steps > 0]
+        typical = float(np.median(forward)) if len(forward) else 1.0 / fps
+        # A recording joined to another restarts or leaps its clock: a step back of more than a few frames
+        # (B-frame reordering moves pts, never this far), or, in formats built for it (MPEG-TS), a leap forward.
+        discont = bool(container.format.flags & _AVFMT_TS_DISCONT)
+        jumps = np.flatnonzero((steps < -max(16 * typical, 0.5)) |
+                               (discont & (steps > max(50 * typical, 2.0)))) + 1
+        warnings = []
+        if len(jumps):
+            seconds = seconds.copy()
+            for at in jumps:  # each later part continues one frame after the previous part's last frame
+                shift = seconds[:at].max() + typical - seconds[at:].min()
+                seconds[at:] += shift
+            where = ", ".join(f"{seconds[at] - np.nanmin(seconds):.1f} s" for at in jumps[:3])
+            warnings.append(f"Its timestamps jump {len(jumps)} time{'s' * (len(jumps) > 1)} (at {where}), "
+                            "as in recordings joined together; the parts are counted one after another.")
+        presentation = np.argsort(seconds, kind="stable")
+        times = seconds[presentation] - seconds[presentation[0]]
+        last = packets[presentation[-1]][2]
+        last_duration = last * time_base if last and last > 0 else typical
+        duration = float(times[-1] + last_duration)
+        seek_pts = None if len(jumps) else pts[presentation].astype(np.int64)
+        return cls(times, duration, seek_pts, warnings)
 
 
 def _undecodable(path: Path) -> VideoError:
@@ -297,25 +577,31 @@ def _undecodable(path: Path) -> VideoError:
 # ------------------------------------------------------------------------------------------------ reading
 
 
-def read_frames(path, indices: Sequence[int], short_side: int | None = None) -> np.ndarray:
-    """uint8 RGB frames [len(indices), H, W, 3], one per requested 0-based index, in the order given.
+def read_frames(path, indices: Sequence[int], short_side: int | None = None, info: VideoInfo | None = None,
+                warnings: list[str] | None = None) -> np.ndarray:
+    """Upright uint8 RGB frames [len(indices), H, W, 3], one per requested 0-based index, in the order given.
 
     Duplicates are allowed (padding repeats the last frame); indices past the real end of the clip repeat its
-    last frame. With short_side, every frame is resized as it is decoded so its shorter side is short_side.
+    last frame, and a sentence saying so is appended to `warnings` when a list is given. With short_side,
+    every frame is resized as it is decoded so its shorter side is short_side. `info` is this clip's probe()
+    when the caller has it (it places seeks); without it the clip is probed here.
     """
     path = Path(path)
     indices = [int(i) for i in indices]
     if any(i < 0 for i in indices):
         raise ValueError(f"Frame indices must be >= 0, got {min(indices)}.")
     if not indices:
-        info = probe(path)
+        info = info or probe(path)
         width, height = _scaled_size(info.width, info.height, short_side)
         return np.zeros((0, height, width, 3), np.uint8)
     wanted = sorted(set(indices))
     if path.is_dir():
         by_index = _read_folder(path, wanted, short_side)
     else:
-        by_index = _read_video(path, wanted, short_side)
+        by_index, decoded = _read_video(path, wanted, short_side, info or probe(path))
+        if decoded is not None and warnings is not None:
+            warnings.append(f"Only {decoded} frames could be decoded, fewer than the {wanted[-1] + 1} asked for; "
+                            "the clip looks damaged or cut short, so its last good frame stands in for the rest.")
     return np.stack([by_index[i] for i in indices])
 
 
@@ -340,19 +626,25 @@ def _seek(container, stream, pts: int) -> None:
 
 
 @_ffmpeg_errors_as_video_errors
-def _read_video(path: Path, wanted: list[int], short_side: int | None) -> dict[int, np.ndarray]:
+def _read_video(path: Path, wanted: list[int], short_side: int | None, info: VideoInfo,
+                ) -> tuple[dict[int, np.ndarray], int | None]:
     try:
-        return _decode_wanted(path, wanted, short_side, allow_seek=True)
+        return _decode_wanted(path, wanted, short_side, info.seek_pts)
     except _SeekMiss:
-        return _decode_wanted(path, wanted, short_side, allow_seek=False)
+        return _decode_wanted(path, wanted, short_side, None)
 
 
-def _decode_wanted(path: Path, wanted: list[int], short_side: int | None, allow_seek: bool) -> dict[int, np.ndarray]:
-    """Decode only what the sorted, unique indices need; each kept frame is downscaled as it is decoded."""
+def _decode_wanted(path: Path, wanted: list[int], short_side: int | None, seek_pts: np.ndarray | None,
+                   ) -> tuple[dict[int, np.ndarray], int | None]:
+    """Decode only what the sorted, unique indices need; each kept frame is downscaled as it is decoded.
+
+    Returns the frames by index, and how many frames decoded when the clip ended before the last wanted one.
+    """
     scaler = _Scaler(functools.partial(_scaled_size, short_side=short_side))
     got: dict[int, np.ndarray] = {}
     with _open(path) as container:
-        cursor = _Cursor(container, _video_stream(container, path), allow_seek)
+        stream = _video_stream(container, path)
+        cursor = _Cursor(container, stream, seek_pts)
         pos, last = 0, None
         while pos < len(wanted):
             cursor.skip_towards(wanted[pos])
@@ -361,43 +653,49 @@ def _decode_wanted(path: Path, wanted: list[int], short_side: int | None, allow_
                 break  # end of stream (or of what decodes)
             last, kept = frame, None
             while pos < len(wanted) and wanted[pos] <= cursor.index:  # gaps in time: nearest later frame
-                kept = scaler.video(frame) if kept is None else kept
+                kept = scaler.video(frame, stream) if kept is None else kept
                 got[wanted[pos]] = kept
                 pos += 1
         if last is None:
             raise _undecodable(path)
+        short = None
         if pos < len(wanted):  # past the real end: repeat the last decoded frame
-            got.update(dict.fromkeys(wanted[pos:], scaler.video(last)))
-    return got
+            got.update(dict.fromkeys(wanted[pos:], scaler.video(last, stream)))
+            short = cursor.index + 1
+    return got, short
 
 
 class _Cursor:
     """Walks a video stream forward, knowing each frame's index, and seeks over gaps worth skipping.
 
     Decoding forward, frames are counted: exact frame numbers even where timestamps are scrambled (packed
-    B-frame XviD AVIs). After a seek, the landing frame's index is (pts - pts of frame 0) * time_base * fps
-    and counting resumes from there. A seek pays only when the keyframe before the target lies beyond the
-    current frame, so the cursor seeks only over gaps wider than any keyframe interval seen so far (at least
-    SEEK_GAP_SECONDS); a seek that lands early widens that estimate instead of being repeated.
+    B-frame XviD AVIs). After a seek, the landing frame's index is the place of its pts among the demuxed
+    frames' pts (seek_pts, in presentation order), and counting resumes from there. A seek pays only when
+    the keyframe before the target lies beyond the current frame, so the cursor seeks only over gaps wider
+    than any keyframe interval seen so far (at least SEEK_GAP_SECONDS); a seek that lands early widens that
+    estimate instead of being repeated. Without seek_pts (no trustworthy timestamps) it never seeks.
     """
 
-    def __init__(self, container, stream, allow_seek: bool):
+    def __init__(self, container, stream, seek_pts: np.ndarray | None):
         stream.thread_type = "AUTO"
         self._container, self._stream = container, stream
-        self._fps, self._time_base = _stream_fps(stream), stream.time_base
         self._frames = _decoded_frames(container, stream)
-        self._allow_seek = allow_seek and self._time_base is not None
-        self._keyframe_gap = max(1, round(SEEK_GAP_SECONDS * self._fps))
-        self._origin_pts = None  # pts of frame 0: where index 0 sits in time
+        self._seek_pts = seek_pts if seek_pts is not None and len(seek_pts) > 1 else None
+        if self._seek_pts is not None:
+            seconds = float((self._seek_pts[-1] - self._seek_pts[0]) * stream.time_base)
+            rate = (len(self._seek_pts) - 1) / seconds if seconds > 0 else DEFAULT_FPS
+        else:
+            rate = DEFAULT_FPS
+        self._keyframe_gap = max(1, round(SEEK_GAP_SECONDS * rate))
         self._last_key = None  # index of the last keyframe decoded since the last seek
         self._seeked_for = None  # target of a seek whose landing frame is not decoded yet
         self.index = -1  # index of the frame last returned
 
     def skip_towards(self, target: int) -> None:
-        if not self._allow_seek or self._origin_pts is None or target - self.index <= self._keyframe_gap:
+        if self._seek_pts is None or target - self.index <= self._keyframe_gap or target >= len(self._seek_pts):
             return
         self._frames.close()
-        pts = self._origin_pts + int((target - 0.5) / self._fps / self._time_base)
+        pts = int(self._seek_pts[target - 1])  # just before the target: the keyframe at or before it
         try:
             _seek(self._container, self._stream, pts)
         except _FFMPEG_ERRORS as error:
@@ -413,8 +711,6 @@ class _Cursor:
             self.index, self._last_key = self._landing_index(frame), None
         else:
             self.index += 1
-        if self.index == 0 and self._origin_pts is None:
-            self._origin_pts = frame.pts  # None disables seeking: nothing to place a seek by
         if frame.key_frame:
             if self._last_key is not None:
                 self._keyframe_gap = max(self._keyframe_gap, self.index - self._last_key)
@@ -425,9 +721,9 @@ class _Cursor:
         target, self._seeked_for = self._seeked_for, None
         if frame.pts is None:
             raise _SeekMiss  # cannot tell where the seek landed
-        index = max(0, round(float((frame.pts - self._origin_pts) * self._time_base) * self._fps))
-        if index > target:
-            raise _SeekMiss  # landed past the target: this file's timestamps cannot be trusted
+        index = int(np.searchsorted(self._seek_pts, frame.pts))
+        if index >= len(self._seek_pts) or self._seek_pts[index] != frame.pts or index > target:
+            raise _SeekMiss  # a frame the demuxer never listed, or past the target: timestamps cannot be trusted
         self._keyframe_gap = max(self._keyframe_gap, target - index)  # the keyframe before target is this far back
         return index
 
@@ -510,7 +806,7 @@ def _all_frames(src: Path, scaler: _Scaler) -> Iterator[np.ndarray]:
         stream = _video_stream(container, src)
         stream.thread_type = "AUTO"
         for frame in _decoded_frames(container, stream):
-            yield scaler.video(frame)
+            yield scaler.video(frame, stream)
 
 
 def extract_frames(src, dst_dir, max_side: int | None = None, quality: int = 90) -> int:

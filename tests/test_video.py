@@ -95,9 +95,10 @@ def test_probe_reports_header_facts(tmp_path, name, codec, expected_codec):
     assert info.path == str(tmp_path / name)
 
 
-def test_probe_marks_estimated_counts(tmp_path):
+def test_counts_are_exact_even_where_the_header_states_none(tmp_path):
     assert probe(make_clip(tmp_path, "clip.mp4")).exact_count is True
-    assert probe(make_clip(tmp_path, "clip.webm")).exact_count is False  # WebM states no frame count
+    webm = probe(make_clip(tmp_path, "clip.webm", count=37))  # WebM states no frame count: packets are counted
+    assert webm.exact_count is True and webm.num_frames == 37
 
 
 # ------------------------------------------------------------------------------------------------ reading
