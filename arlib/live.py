@@ -68,8 +68,9 @@ def _prepare(frame, short_side: int) -> np.ndarray:
             return array  # already decoded at the right size (open_source does that for files)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
     width, height = video._scaled_size(frame.width, frame.height, short_side)
-    # Same conversion and bilinear resize as video.read_frames, so a file streamed here matches predict.
-    return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+    # Same conversion, bilinear resize and turn upright as video.read_frames, so a file streamed here matches predict.
+    array = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+    return video.frame_orientation(frame).apply(array)
 
 
 class LiveRecognizer:
@@ -147,7 +148,8 @@ class LiveRecognizer:
 
     def _sampled(self) -> np.ndarray:
         """Buffer positions, sampled as predict samples a clip made of exactly the buffered frames."""
-        grid = cache_grid(len(self._buffer), self.predictor.cache_frames)
+        # Even in time, as predict samples a clip: frames dropped under load leave no crowding.
+        grid = cache_grid(np.array([entry[0] for entry in self._buffer]), self.predictor.cache_frames)
         return grid[test_positions(len(grid), self.predictor.seq_len)]
 
     def classify(self) -> LiveUpdate:
@@ -388,19 +390,21 @@ def _file(path: Path, realtime: bool, short_side: int | None) -> Iterator[tuple[
 def _file_frames(container, stream, path: Path, realtime: bool, short_side: int | None):
     # Decoding at the backbone's short side here (one swscale pass) gives the very pixels predict decodes.
     scaler = video._Scaler(lambda w, h: video._scaled_size(w, h, short_side))
+    # Presentation times from the demuxed packets (video.probe): real times for variable-rate clips too.
+    times = video.probe(path).frame_times()
     fps = video._stream_fps(stream)
     start = time.perf_counter()
     count = 0
     with container:
         stream.thread_type = "AUTO"
         for index, frame in enumerate(video._decoded_frames(container, stream)):
-            t = index / fps  # frame counting, as everywhere in arlib (container timestamps can be missing)
+            t = float(times[index]) if index < len(times) else float(times[-1]) + (index - len(times) + 1) / fps
             if realtime:
                 wait = start + t - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
             count += 1
-            yield scaler.video(frame), t
+            yield scaler.video(frame, stream), t
     if count == 0:
         raise VideoError(f"{path} has no decodable frames; check that it is a complete, valid video.")
 

@@ -200,9 +200,9 @@ class _Scaler:
             self.size = self._sizer(width, height)
         return self.size
 
-    def video(self, frame: av.VideoFrame, stream) -> np.ndarray:
+    def video(self, frame: av.VideoFrame, stream=None) -> np.ndarray:
         if self.orientation is None:
-            self.orientation, _ = _orientation(frame, stream)
+            self.orientation = frame_orientation(frame, stream)
         # libswscale converts and resizes in one pass, so a 4K frame never exists as a full-size RGB array.
         width, height = self._size_for(frame.width, frame.height)
         # Bilinear (PyAV's default, named because cached features depend on it), as PIL and torchvision resize.
@@ -218,6 +218,11 @@ class _Scaler:
         return np.asarray(image)
 
 
+def frame_orientation(frame: av.VideoFrame, stream=None) -> Orientation:
+    """How to turn this decoded frame (and its stream's, when given) to show it upright."""
+    return _orientation(frame, stream)[0]
+
+
 def _orientation(frame: av.VideoFrame, stream) -> tuple[Orientation, str | None]:
     """The stream's turn from the frame's display matrix, else its 'rotate' tag; and a warning, if any."""
     for side_data in frame.side_data:
@@ -228,7 +233,7 @@ def _orientation(frame: av.VideoFrame, stream) -> tuple[Orientation, str | None]
                 return Orientation(), (f"The clip asks to be turned by {-frame.rotation} degrees, not a right angle, "
                                        "so its frames are used as stored.")
             return orientation, None
-    tags = {str(k).lower(): str(v) for k, v in (stream.metadata or {}).items()}
+    tags = {str(k).lower(): str(v) for k, v in ((stream.metadata if stream is not None else None) or {}).items()}
     try:
         degrees = float(tags.get("rotate", "0"))
     except ValueError:
