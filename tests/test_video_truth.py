@@ -25,9 +25,10 @@ from arlib.errors import VideoError
 from arlib.features import FeatureCache
 from arlib.predict import Predictor
 from arlib.sampling import cache_grid
+from arlib.shipped import shipped_checkpoint
 from arlib.video import probe, read_frames
 
-REPO = Path(__file__).resolve().parents[1]
+DEMO = shipped_checkpoint("demo")
 H, W = 48, 64
 
 
@@ -204,7 +205,7 @@ def test_a_half_written_mp4_is_sampled_over_what_is_there_and_says_so(tmp_path):
     cut.write_bytes(data[: frames_start + (len(data) - frames_start) // 2])
     info = probe(cut)
     assert 20 < info.num_frames < 90
-    assert any(f"of the 100 frames" in w and "cut short" in w for w in info.warnings), info.warnings
+    assert any("of the 100 frames" in w and "cut short" in w for w in info.warnings), info.warnings
     assert info.duration_s == pytest.approx(info.num_frames / 25, abs=0.05)
     grid = cache_grid(info.frame_times(), 20)
     warnings: list[str] = []
@@ -309,7 +310,7 @@ def test_predict_json_tells_the_truth_about_the_clip(tmp_path, capsys):
     frames = indexed_frames(len(VFR_PTS))
     stored = np.rot90(frames, k=-1, axes=(1, 2))  # to be turned 90 degrees counter-clockwise when shown
     path = write_timed(tmp_path / "phone.mp4", stored, VFR_PTS, rotation=(90, False))
-    code = cli.main(["predict", str(path), "--checkpoint", str(REPO / "assets" / "demo.safetensors"), "--json"])
+    code = cli.main(["predict", str(path), "--checkpoint", str(DEMO), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (result["width"], result["height"], result["rotation"], result["stream"]) == (W, H, 270, 0)
@@ -317,5 +318,5 @@ def test_predict_json_tells_the_truth_about_the_clip(tmp_path, capsys):
     times = np.array(VFR_PTS) / 1000
     assert np.allclose(result["timestamps_s"], times[result["frame_indices"]], atol=1e-3)
     assert (np.array(result["timestamps_s"]) < 0.6).sum() <= 3  # 16 samples even in time, not crowded early
-    prediction = Predictor(REPO / "assets" / "demo.safetensors").predict(path)
+    prediction = Predictor(DEMO).predict(path)
     assert decoded_indices(prediction.frames) == prediction.frame_indices  # upright frames (the index reads back)
