@@ -32,6 +32,8 @@ class Checkpoint:
     model_state: dict[str, torch.Tensor]
     optimizer_state: dict | None = None
     rng_state: torch.Tensor | None = None
+    # one row per CUDA device (torch.cuda.get_rng_state_all), so a resumed GPU run replays its dropout
+    cuda_rng_state: torch.Tensor | None = None
     path: str | None = field(default=None, compare=False)
 
     @property
@@ -68,14 +70,17 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], spec: dict) -> dict:
 
 
 def to_bytes(ckpt: Checkpoint) -> bytes:
-    tensors = {f"model/{k}": v.detach().contiguous() for k, v in ckpt.model_state.items()}  # serialised as is: no copy needed
+    # serialised as is (no copy for CPU tensors); a GPU run's tensors come to the CPU here
+    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in ckpt.model_state.items()}
     meta = dict(ckpt.meta, format=FORMAT, format_version=FORMAT_VERSION)
     if ckpt.optimizer_state is not None:
         optim_tensors, optim_spec = _flatten_optimizer(ckpt.optimizer_state)
-        tensors.update(optim_tensors)
+        tensors.update({k: v.cpu() for k, v in optim_tensors.items()})
         meta["optimizer"] = optim_spec
     if ckpt.rng_state is not None:
         tensors["rng/torch"] = ckpt.rng_state
+    if ckpt.cuda_rng_state is not None:
+        tensors["rng/cuda"] = ckpt.cuda_rng_state
     return st_save(tensors, metadata={"arlib": json.dumps(meta)})
 
 
@@ -142,7 +147,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     optim_tensors = {k: v for k, v in tensors.items() if k.startswith("optim/")}
     optimizer_state = _unflatten_optimizer(optim_tensors, meta["optimizer"]) if "optimizer" in meta else None
     return Checkpoint(meta=meta, model_state=model_state, optimizer_state=optimizer_state,
-                      rng_state=tensors.get("rng/torch"), path=str(path))
+                      rng_state=tensors.get("rng/torch"), cuda_rng_state=tensors.get("rng/cuda"), path=str(path))
 
 
 def checkpoint_path(directory: str | Path, name: str) -> Path:

@@ -63,6 +63,29 @@ def current_device() -> torch.device:
     return resolve_device(None)
 
 
+def decode_workers() -> int:
+    """Clips decoded ahead in threads while the backbone encodes ($ARLIB_DECODE_WORKERS overrides).
+
+    One on the CPU (two cores: one decodes, one encodes); on a GPU as many as there are cores, up to 8:
+    one core decodes ~5k UCF frames/s and the GPU encodes 4-35k, so decoding must fan out to keep up.
+    """
+    if os.environ.get("ARLIB_DECODE_WORKERS"):
+        return max(1, int(os.environ["ARLIB_DECODE_WORKERS"]))
+    return 1 if current_device().type == "cpu" else max(1, min(8, os.cpu_count() or 1))
+
+
+def cuda_rng_state() -> torch.Tensor | None:
+    """Every CUDA device's generator state as one [devices, L] tensor (for checkpoints); None without CUDA."""
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return torch.stack(torch.cuda.get_rng_state_all())
+
+
+def restore_cuda_rng_state(state: torch.Tensor | None) -> None:
+    if state is not None and torch.cuda.is_available() and len(state) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(list(state))
+
+
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"

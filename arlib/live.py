@@ -97,7 +97,8 @@ class LiveRecognizer:
         blank = np.zeros((1, self._size, self._size, 3), np.uint8)
         feats = self.predictor.backbone.encode(blank)
         with torch.inference_mode():
-            self.predictor.model(torch.from_numpy(np.repeat(feats[None], self.predictor.seq_len, axis=1)))
+            self.predictor.model(torch.from_numpy(np.repeat(feats[None], self.predictor.seq_len, axis=1))
+                                 .to(self.predictor.device))
 
     @property
     def classes(self) -> list[str]:
@@ -159,8 +160,9 @@ class LiveRecognizer:
         positions = self._sampled()
         feats = np.stack([self._buffer[i][2] for i in positions])
         with torch.inference_mode():
-            logits, attention = self.predictor.model(torch.from_numpy(feats[None]))
-            probs = torch.softmax(logits, dim=1)[0].numpy()
+            logits, attention = self.predictor.model(torch.from_numpy(feats[None]).to(self.predictor.device))
+            probs = torch.softmax(logits, dim=1)[0].cpu().numpy()
+            attention = attention.cpu()
         self._recent_probs.append(probs)
         smoothed = np.mean(self._recent_probs, axis=0)
         best = int(smoothed.argmax())

@@ -17,6 +17,7 @@ import torch
 from . import video
 from .backbones import load_backbone
 from .checkpoints import Checkpoint, load_checkpoint
+from .devices import current_device
 from .errors import ArlibError, CheckpointError
 from .model import ModelConfig, build_model
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, window_positions
@@ -58,7 +59,7 @@ def model_from_checkpoint(ckpt: Checkpoint) -> torch.nn.Module:
         raise CheckpointError(
             f"{Path(ckpt.path or 'checkpoint').name} does not match its own model description ({str(exc)[:160]})."
         ) from None
-    return model.eval()
+    return model.to(current_device()).eval()  # --device / $ARLIB_DEVICE
 
 
 class Predictor:
@@ -92,6 +93,7 @@ class Predictor:
                 f"{meta['backbone']} gives {self.backbone.spec.feature_dim}-d."
             )
         self.model = model_from_checkpoint(self.ckpt)
+        self.device = next(self.model.parameters()).device  # where inputs to self.model must go
 
     def predict(self, clip: str | Path, top_k: int = 5, windows: int = 1) -> Prediction:
         """Raises ArlibError (one sentence) for a clip that cannot be used."""
@@ -113,8 +115,9 @@ class Predictor:
         t2 = time.perf_counter()
         x = torch.from_numpy(feats.reshape(len(positions), self.seq_len, -1))
         with torch.inference_mode():
-            logits, attention = self.model(x)
-            probs = torch.softmax(logits, dim=1).numpy()
+            logits, attention = self.model(x.to(self.device))
+            probs = torch.softmax(logits, dim=1).cpu().numpy()
+            attention = attention.cpu()
         t3 = time.perf_counter()
 
         mean_probs = probs.mean(axis=0)

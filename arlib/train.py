@@ -24,6 +24,7 @@ from torch import nn
 from . import datasets
 from .backbones import DEFAULT_BACKBONE, get_spec
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from .devices import cuda_rng_state, current_device, restore_cuda_rng_state
 from .datasets import Clip, DatasetSplit
 from .errors import ArlibError
 from .features import ClipFeatures, FeatureCache, load_precomputed
@@ -157,6 +158,10 @@ def load_examples(cfg: TrainConfig, clips: list[Clip], views: list[str], progres
     return examples, failed
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def batch_tensor(items: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(items).astype(np.float32))
 
@@ -170,9 +175,9 @@ def predict_examples(model: nn.Module, examples: list[Example], seq_len: int, ba
         chunk = examples[start : start + batch_size]
         pos = [test_positions(ex.length, seq_len) for ex in chunk]
         x = batch_tensor([ex.views[TEST_VIEW].features[p] for ex, p in zip(chunk, pos)])
-        logits, weights = model(x)
-        probs.append(torch.softmax(logits, dim=1).numpy())
-        attn.append(weights.numpy())
+        logits, weights = model(x.to(_device_of(model)))
+        probs.append(torch.softmax(logits, dim=1).cpu().numpy())
+        attn.append(weights.cpu().numpy())
         positions.extend(pos)
     if not probs:
         return np.zeros((0, 0)), np.zeros((0, seq_len)), []
@@ -333,7 +338,8 @@ class Trainer:
         classes = ds.classes
         feature_dim = int(train[0].views[next(iter(train[0].views))].features.shape[1])
         model_cfg = cfg.model_config(feature_dim, len(classes))
-        model = build_model(model_cfg)
+        device = current_device()  # --device / $ARLIB_DEVICE: the sequence model trains there
+        model = build_model(model_cfg).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         views = run_views(cfg)
 
@@ -372,8 +378,8 @@ class Trainer:
             model.train()
             for step in range(start_step, len(plan.batches)):
                 batch = plan.batches[step]
-                x = batch_tensor([train[i].views[v].features[pos] for i, v, pos in batch])
-                y = torch.tensor([train[i].clip.label for i, _, _ in batch])
+                x = batch_tensor([train[i].views[v].features[pos] for i, v, pos in batch]).to(device)
+                y = torch.tensor([train[i].clip.label for i, _, _ in batch]).to(device)
                 logits, _ = model(x)
                 loss = criterion(logits, y)  # logits, not probabilities: no double softmax
                 optimizer.zero_grad(set_to_none=True)
@@ -480,7 +486,8 @@ class Trainer:
             return
         resumable = path.stem == "last"  # only `last` needs optimizer + RNG state; it triples the size
         save_checkpoint(Checkpoint(meta, model.state_dict(), optimizer.state_dict() if resumable else None,
-                                   torch.get_rng_state() if resumable else None), path)
+                                   torch.get_rng_state() if resumable else None,
+                                   cuda_rng_state() if resumable else None), path)
 
     def _restore(self, model, optimizer, classes: list[str], feature_dim: int):
         path = self.run.checkpoint("last")
@@ -500,6 +507,7 @@ class Trainer:
         carry = ckpt.meta.get("partial_epoch") if step else None
         if carry is not None and ckpt.rng_state is not None:
             torch.set_rng_state(ckpt.rng_state)  # mid-epoch: continue the same dropout stream
+            restore_cuda_rng_state(ckpt.cuda_rng_state)  # ... on the GPU too
         self.run.log(f"resumed from {path.name}: epoch {epoch}, step {step}")
         return epoch + 1, step, (-math.inf if best is None else best), carry
 

@@ -65,3 +65,29 @@ def test_bad_device_stops_the_cli_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: Unknown device 'tpu'") and err.count("\n") == 1
     assert not Path(tmp_path / "absent.mp4").exists()
+
+
+def test_checkpoints_carry_a_cuda_rng_state(tmp_path):
+    from arlib.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+
+    state = torch.arange(2 * 16, dtype=torch.uint8).view(2, 16)  # two devices' generator states
+    path = save_checkpoint(Checkpoint({"classes": ["a"]}, {"w": torch.zeros(2)}, None, torch.get_rng_state(), state),
+                           tmp_path / "last.safetensors")
+    back = load_checkpoint(path)
+    assert torch.equal(back.cuda_rng_state, state) and torch.equal(back.rng_state, torch.get_rng_state())
+    devices.restore_cuda_rng_state(back.cuda_rng_state)  # a no-op without (that many) GPUs, never an error
+
+
+def test_several_decode_workers_fill_the_cache_in_order(tmp_path, monkeypatch):
+    from arlib.features import FeatureCache
+
+    monkeypatch.setenv("ARLIB_DECODE_WORKERS", "3")
+    assert devices.decode_workers() == 3
+    clips = [str(index_clip(tmp_path / f"c{i}.mp4", frames=10 + i, size=64)) for i in range(5)]
+    clips.insert(2, str(tmp_path / "missing.mp4"))  # one bad clip among them
+    cache = FeatureCache(root=tmp_path / "cache", cache_frames=6)
+    done, failed = cache.ensure(clips, ["center"], progress=False)
+    assert list(done) == [c for c in clips if "missing" not in c] and list(failed) == [clips[2]]
+    assert cache.backbone_frames == 5 * 6
+    for clip, views in done.items():  # each entry belongs to its own clip (workers never mix them up)
+        assert views["center"].num_frames == 10 + int(clip[-5])
