@@ -105,7 +105,9 @@ class LiveRecognizer:
         return self.predictor.classes
 
     def reset(self) -> None:
-        # (timestamp, arrival wall time, features [D], resized frame) per buffered frame
+        # (timestamp, arrival wall time, features [D], resized frame) per buffered frame; the lock lets another
+        # thread (Record) copy the buffer while the worker thread pushes
+        self._lock = threading.Lock()
         self._buffer: collections.deque = collections.deque()
         self._recent_probs: collections.deque = collections.deque(maxlen=self.smoothing)
         self._processed_at: collections.deque = collections.deque()
@@ -129,9 +131,10 @@ class LiveRecognizer:
         self._processed_at.append(now)
         while self._processed_at and self._processed_at[0] < now - _FPS_SPAN_S:
             self._processed_at.popleft()
-        self._buffer.append((t, arrived, features, resized))
-        while self._buffer[0][0] <= t - self.window_s + 1e-6:  # a window holds under window_s of video
-            self._buffer.popleft()
+        with self._lock:
+            self._buffer.append((t, arrived, features, resized))
+            while self._buffer[0][0] <= t - self.window_s + 1e-6:  # a window holds under window_s of video
+                self._buffer.popleft()
         if self._first_t is None:
             self._first_t, self._first_arrival = t, arrived
         since = t - (self._first_t if self._last_update_t is None else self._last_update_t)
@@ -148,7 +151,16 @@ class LiveRecognizer:
         return self.classify()
 
     def _sampled(self) -> np.ndarray:
-        """Buffer positions, sampled as predict samples a clip made of exactly the buffered frames."""
+        """Buffer positions, sampled as predict samples a clip made of exactly the buffered frames.
+
+        One difference: when frames were dropped and the window holds fewer frames than the model's
+        sequence, they are spread over the sequence (each repeated about equally) instead of padding with
+        the last frame as predict does for a short clip: the window still spans its seconds, and the newest
+        frame must not outweigh the rest.
+        """
+        n = len(self._buffer)
+        if n < self.predictor.seq_len:
+            return np.arange(self.predictor.seq_len) * n // self.predictor.seq_len
         # Even in time, as predict samples a clip: frames dropped under load leave no crowding.
         grid = cache_grid(np.array([entry[0] for entry in self._buffer]), self.predictor.cache_frames)
         return grid[test_positions(len(grid), self.predictor.seq_len)]
@@ -192,11 +204,22 @@ class LiveRecognizer:
             return 0.0
         return (len(self._processed_at) - 1) / max(1e-6, self._processed_at[-1] - self._processed_at[0])
 
+    def frames_at(self, times_s: list[float]) -> np.ndarray | None:
+        """The buffered frames at these timestamps, in the order asked (None once any has left the buffer)."""
+        with self._lock:
+            by_time = {round(b[0], 3): b[3] for b in self._buffer}
+        try:
+            return np.stack([by_time[round(t, 3)] for t in times_s])
+        except (KeyError, ValueError):
+            return None
+
     def recent_frames(self) -> tuple[np.ndarray, list[float]]:
         """The buffered frames (short side resized) and their timestamps: what Record saves."""
-        if not self._buffer:
+        with self._lock:
+            items = list(self._buffer)
+        if not items:
             return np.zeros((0, 1, 1, 3), np.uint8), []
-        return np.stack([b[3] for b in self._buffer]), [b[0] for b in self._buffer]
+        return np.stack([b[3] for b in items]), [b[0] for b in items]
 
 
 class LiveStream:

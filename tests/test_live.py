@@ -94,6 +94,11 @@ def test_window_slides_updates_are_periodic_and_bad_frames_are_one_sentence(pred
     for u in updates:
         assert u.window_s < 1.0 and u.buffered_frames <= 10  # only the last second is classified
         assert min(u.frame_times_s) > u.stream_time_s - 1.0 and max(u.frame_times_s) == u.stream_time_s
+        # Fewer frames than the model's 40 steps: each buffered frame is used about equally, in time order
+        # (padding with the newest frame, as predict does for a short clip, would let it outweigh the rest).
+        counts = np.unique(u.frame_times_s, return_counts=True)[1]
+        assert len(counts) == u.buffered_frames and counts.max() - counts.min() <= 1
+        assert u.frame_times_s == sorted(u.frame_times_s)
         assert len(u.attention) == len(u.frame_times_s) == predictor.seq_len
         assert abs(sum(u.attention) - 1) < 1e-3
         assert u.top_k[0]["label"] in predictor.classes and len(u.top_k) == 5
