@@ -347,7 +347,8 @@ def show_video(key: str, path, info: dict | None = None, data: bytes | None = No
     path = Path(path)
     info = info or probe_clip(key, path)
     codecs = BROWSER_PLAYABLE.get(path.suffix.lower(), set())
-    if info.get("codec") in codecs:
+    # Browsers play the first video track and turn it, but may not mirror it: other clips are converted upright.
+    if info.get("codec") in codecs and not info.get("stream") and not info.get("mirrored"):
         st.video(data if data is not None else str(path), format="video/webm" if path.suffix.lower() == ".webm"
                  else "video/mp4")
         return
@@ -571,9 +572,13 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
     with left:
         st.subheader("The clip")
         show_video(source.key, path, data=source.data)
-        st.caption(f"{pred['num_frames']} frames · {pred['fps']:g} fps · {pred['duration_s']:.1f} s")
+        turned = f" · turned {pred['rotation']}° clockwise" if pred.get("rotation") else ""
+        turned += " · mirrored" if pred.get("mirrored") else ""
+        st.caption(f"{pred['num_frames']} frames · {pred['fps']:g} fps · {pred['duration_s']:.1f} s{turned}")
     with right:
         st.subheader(f"{best['label']} · {best['probability']:.0%}")
+        for warning in pred.get("warnings") or ():  # what is odd in the clip, said where the answer is read
+            st.warning(warning, icon="⚠️")
         st.plotly_chart(viz.top_k_bars(pred["top_k"], title=f"Top {len(pred['top_k'])}"), key=f"{key}_topk")
         sec = pred["seconds"]
         c1, c2, c3, c4 = st.columns(4)

@@ -475,12 +475,12 @@ def _probe_file(path: Path) -> VideoInfo:
         if stream.frames > num_frames + 1:  # a header may count one frame the muxer never wrote
             warnings.append(f"Only {num_frames} of the {stream.frames} frames its header declares are in the "
                             "file; the clip looks cut short, so it is sampled over the frames that are there.")
+        width, height = orientation.shown_size(first.width, first.height)
         others = [s for s in container.streams.video if s is not stream]
         if others:
             why = "marked default" if stream.disposition & av.stream.Disposition.default else "the largest"
             warnings.append(f"The file holds {len(others) + 1} video streams; stream {stream.index} "
-                            f"({first.width} x {first.height}, {why}) is the one used.")
-        width, height = orientation.shown_size(first.width, first.height)
+                            f"({width} x {height}, {why}) is the one used.")
         return VideoInfo(
             str(path), num_frames, timeline.fps, width, height, timeline.duration_s, stream.codec_context.name,
             exact, orientation.rotation, orientation.mirrored, stream.index, tuple(warnings), timeline.times_s,

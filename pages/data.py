@@ -48,10 +48,11 @@ def unreadable(paths: tuple) -> dict:
 @st.cache_data(show_spinner=False, max_entries=32)
 def sampled_frames(path: str, mtime_ns: int, count: int, cache_frames: int) -> dict:
     info = probe(path)
-    grid = cache_grid(info.num_frames, cache_frames)
+    times = info.frame_times()  # presentation times: even-in-time sampling, true times on variable-rate clips
+    grid = cache_grid(times, cache_frames)
     indices = grid[test_positions(len(grid), count)]
-    frames = read_frames(path, indices, short_side=112)
-    return {"frames": frames, "times": [round(i / info.fps, 2) for i in indices], "info": dict(info.__dict__)}
+    frames = read_frames(path, indices, short_side=112, info=info)
+    return {"frames": frames, "times": [round(float(times[i]), 2) for i in indices], "info": dict(info.__dict__)}
 
 
 demo_default = str(app.demo_data_path())
@@ -144,6 +145,8 @@ with app.guard("the clip viewer"):
             st.caption(f"{clip_info['num_frames']} frames · {clip_info['fps']:.3g} fps · "
                        f"{clip_info['width']}x{clip_info['height']} · {clip_info['duration_s']:.1f} s · "
                        f"{clip_info['codec']}")
+            for warning in clip_info.get("warnings") or ():
+                st.warning(warning)
         with b:
             st.caption("Sampled frames, uniformly over the clip (the test-time sampling), with their times")
             st.image(list(sample["frames"]), caption=[f"{t:.2f} s" for t in sample["times"]], width=104)

@@ -191,6 +191,33 @@ def test_long_clip_gets_a_timeline(env, tmp_path):
     no_problems(at)
 
 
+def test_predict_shows_the_clips_warnings_next_to_the_answer(env, tmp_path):
+    import av
+    import numpy as np
+
+    from arlib.demo import render_clip
+
+    clip = tmp_path / "two streams.mp4"  # a black stream first, the picture second and marked default
+    with av.open(str(clip), "w") as container:
+        black, picture = container.add_stream("libx264", rate=25), container.add_stream("libx264", rate=25)
+        for stream, side in ((black, 32), (picture, 96)):
+            stream.width = stream.height = side
+            stream.pix_fmt = "yuv420p"
+        black.disposition, picture.disposition = av.stream.Disposition(0), av.stream.Disposition.default
+        for frame in render_clip("Grow", 1, num_frames=20):
+            container.mux(black.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+            container.mux(picture.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(black.encode())
+        container.mux(picture.encode())
+    at = app()
+    at.switch_page("pages/predict.py").run()
+    at.file_uploader(key="predict_clip_upload").set_value((clip.name, clip.read_bytes(), "video/mp4"))
+    at.run(timeout=TIMEOUT)
+    no_problems(at)
+    assert [w.value for w in at.warning] == ["The file holds 2 video streams; stream 1 (96 x 96, marked default) "
+                                             "is the one used."]
+
+
 def test_predict_example_clip_path(env):
     at = app()
     at.switch_page("pages/predict.py").run(timeout=TIMEOUT)
