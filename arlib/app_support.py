@@ -23,6 +23,7 @@ import numpy as np
 import streamlit as st
 
 from . import viz
+from .attention_scale import attention_summary
 from .errors import ArlibError, CheckpointError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -588,8 +589,9 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         c4.metric("total", f"{sum(sec.values()):.2f} s")
 
     st.subheader("Sampled frames and their attention")
-    st.caption("Each frame the model saw, in time order, with its attention weight in the cell directly beneath "
-               "it (brighter = more weight) and its time in the clip.")
+    st.caption("Each frame the model saw, in time order, with its attention in the cell directly beneath it as a "
+               "ratio to uniform (1.0x = every frame weighted equally; red above, blue below, on one fixed scale "
+               "for every clip) and its time in the clip.")
     window = None
     if len(windows) > 1:
         labels = [f"window {i + 1}: {w['start_s']:.0f}–{w['end_s']:.0f} s · {w['label']} {w['probability']:.0%}"
@@ -600,7 +602,9 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         st.caption("A long clip is read in windows; a window with fewer distinct frames than the model's sequence "
                    "length repeats its last frame.")
     st.plotly_chart(viz.attention_curve({best["label"]: attention_by_time(pred["timestamps_s"], pred["attention"])},
-                                        title="Attention over time"), key=f"{key}_attn")
+                                        title="Attention over time", uniform=1 / len(pred["attention"])),
+                    key=f"{key}_attn")
+    st.caption(attention_summary(pred["attention"], pred["timestamps_s"]))
     if len(windows) > 1:
         st.plotly_chart(viz.timeline(windows, f"Prediction over time ({len(windows)} windows of the clip)"),
                         key=f"{key}_timeline")

@@ -87,9 +87,10 @@ class _Pooled(nn.Module):
         super().__init__()
         self.module = module
         self._trunk = trunk
+        self.feature_map = nn.Identity()  # the last conv stage's output passes here: Grad-CAM hooks it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._trunk(x).mean(dim=(2, 3))
+        return self.feature_map(self._trunk(x)).mean(dim=(2, 3))
 
 
 def _efficientnet_lite(variant: int) -> Callable[[], nn.Module]:

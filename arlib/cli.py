@@ -136,10 +136,14 @@ def cmd_predict(a) -> int:
     from .predict import Predictor
 
     predictor = Predictor(a.checkpoint or default_checkpoint())
+    want_heat = a.heatmaps or a.heatmap_class is not None or a.heatmap_attention
+    if a.heatmap_class is not None:
+        predictor.class_index(a.heatmap_class)  # an unknown class is one sentence before any clip is read
     failures = 0
     gif_dir = Path(a.gif) if a.gif and (len(a.clips) > 1 or not a.gif.endswith(".gif")) else None
     for clip in a.clips:
-        result = predictor.predict_or_error(clip, top_k=a.top_k, windows=a.windows)
+        result = predictor.predict_or_error(clip, top_k=a.top_k, windows=a.windows, heatmaps=want_heat,
+                                            heatmap_class=a.heatmap_class, heatmap_attention=a.heatmap_attention)
         if isinstance(result, dict):
             failures += 1
             print(json.dumps(result) if a.json else f"{clip}: error: {result['error']}", flush=True)
@@ -148,15 +152,15 @@ def cmd_predict(a) -> int:
             target = gif_dir / f"{Path(clip).stem}.gif" if gif_dir else Path(a.gif)
             target.parent.mkdir(parents=True, exist_ok=True)
             best = result.top_k[0]
-            target.write_bytes(viz.annotated_gif(result.frames, best["label"], best["probability"],
-                                                 [a * len(result.windows or [0]) for a in result.attention]))
+            target.write_bytes(viz.annotated_gif(result.frames, best["label"], best["probability"], result.attention,
+                                                 heat=result.heat))
         if a.json:
             print(json.dumps(result.to_json()), flush=True)
         else:
             best = result.top_k[0]
             others = ", ".join(f"{r['label']} {r['probability']:.1%}" for r in result.top_k[1:])
             print(f"{clip}: {best['label']} {best['probability']:.1%}  (then {others})  "
-                  f"[{sum(result.seconds.values()):.2f} s]", flush=True)
+                  f"[{sum(result.seconds.values()):.2f} s]\n  {result.attention_summary}", flush=True)
             for warning in result.warnings:
                 print(f"  warning: {warning}", flush=True)
     return 1 if failures else 0
@@ -298,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", type=int, default=1, help="average N consecutive temporal windows")
     p.add_argument("--gif", help="write the annotated GIF here (a folder when several clips are given)")
     p.add_argument("--json", action="store_true", help="one JSON object per clip per line")
+    p.add_argument("--heatmaps", action="store_true",
+                   help="Grad-CAM heat map per sampled frame: 'heatmaps' in --json (T grids of rows over the whole "
+                        "frame, values 0-1, max 1 in the clip), overlaid on the --gif frames")
+    p.add_argument("--heatmap-class", help="explain this class (name or index) instead of the top-1 (implies --heatmaps)")
+    p.add_argument("--heatmap-attention", action="store_true",
+                   help="weight each frame's heat map by its temporal attention (implies --heatmaps)")
     add_device_arg(p)
     p.set_defaults(func=cmd_predict)
 

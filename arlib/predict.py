@@ -15,10 +15,12 @@ import numpy as np
 import torch
 
 from . import video
+from .attention_scale import attention_summary
 from .backbones import load_backbone
 from .checkpoints import Checkpoint, load_checkpoint
 from .devices import current_device
 from .errors import ArlibError, CheckpointError
+from .explain import grad_cam, normalise_clip, on_full_frame
 from .model import ModelConfig, build_model
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, window_positions
 from .transforms import TEST_VIEW, apply_view
@@ -43,11 +45,25 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)  # sentences about what is odd in the clip
     windows: list[dict] = field(default_factory=list)
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 [T,H,W,3] sampled frames, for display
+    # Grad-CAM per sampled frame, float32 [T, rows, cols] in [0, 1] over the whole frame (explain.py); None
+    # unless asked for. heatmap_label names the class they explain.
+    heat: np.ndarray | None = field(default=None, repr=False)
+    heatmap_label: str | None = None
+
+    @property
+    def attention_summary(self) -> str:
+        """One sentence on how peaked the attention is (attention_scale.attention_summary)."""
+        return attention_summary(self.attention, self.timestamps_s)
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "frames"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("frames", "heat")}
         if not self.windows:
             out.pop("windows")
+        out["attention_summary"] = self.attention_summary
+        if self.heat is None:
+            out.pop("heatmap_label")
+        else:
+            out["heatmaps"] = np.round(self.heat, 3).tolist()  # T lists of rows, row-major, whole-frame coords
         return out
 
 
@@ -95,8 +111,31 @@ class Predictor:
         self.model = model_from_checkpoint(self.ckpt)
         self.device = next(self.model.parameters()).device  # where inputs to self.model must go
 
-    def predict(self, clip: str | Path, top_k: int = 5, windows: int = 1) -> Prediction:
-        """Raises ArlibError (one sentence) for a clip that cannot be used."""
+    def class_index(self, label: str | int) -> int:
+        """A class given by name (case-insensitive) or by index -> its index; one sentence when unknown."""
+        names = [c.lower() for c in self.classes]
+        if isinstance(label, str) and label.strip().lower() in names:
+            return names.index(label.strip().lower())
+        try:
+            index = int(label)
+        except (TypeError, ValueError):
+            index = -1
+        if 0 <= index < len(self.classes):
+            return index
+        raise ArlibError(f"{self.name} has no class '{label}'; choose one of: {', '.join(self.classes)}.")
+
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        """[W, C] logits -> [W, C] probabilities."""
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+    def predict(self, clip: str | Path, top_k: int = 5, windows: int = 1, heatmaps: bool = False,
+                heatmap_class: str | int | None = None, heatmap_attention: bool = False) -> Prediction:
+        """Raises ArlibError (one sentence) for a clip that cannot be used.
+
+        heatmaps: also Grad-CAM per sampled frame, for the top-1 class or heatmap_class; heatmap_attention
+        weights each frame's map by its temporal attention before the clip-wide normalisation."""
+        chosen = None if heatmap_class is None else self.class_index(heatmap_class)
+        heatmaps = heatmaps or chosen is not None or heatmap_attention
         t0 = time.perf_counter()
         info = video.probe(clip)
         times = info.frame_times()
@@ -111,12 +150,19 @@ class Predictor:
         warnings = list(info.warnings)
         decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side, info=info, warnings=warnings)
         t1 = time.perf_counter()
-        feats = self.backbone.encode(apply_view(decoded, pre.input_size, TEST_VIEW))[inverse]
+        crops = apply_view(decoded, pre.input_size, TEST_VIEW)
+        if heatmaps:  # one backbone pass that also keeps what Grad-CAM needs, and one backward pass
+            cam = grad_cam(self.backbone, self.model, crops, inverse, len(positions),
+                           class_index=chosen if chosen is not None
+                           else (lambda logits: int(self.probabilities(logits).mean(0).argmax())))
+            feats = cam.features
+        else:
+            feats = self.backbone.encode(crops)[inverse]
         t2 = time.perf_counter()
         x = torch.from_numpy(feats.reshape(len(positions), self.seq_len, -1))
         with torch.inference_mode():
             logits, attention = self.model(x.to(self.device))
-            probs = torch.softmax(logits, dim=1).cpu().numpy()
+            probs = self.probabilities(logits)
             attention = attention.cpu()
         t3 = time.perf_counter()
 
@@ -126,6 +172,11 @@ class Predictor:
         attn = (attention.numpy() / len(positions)).reshape(-1)
         # A frame is shown until the next one starts (the last until the clip ends).
         ends = np.append(times[1:], info.duration_s)
+        heat = None
+        if heatmaps:
+            heat = normalise_clip(on_full_frame(cam.cams, decoded.shape[1:3], pre.input_size)[inverse],
+                                  attn if heatmap_attention else None)
+        t4 = time.perf_counter()
         window_rows = []
         if len(positions) > 1:
             for w, p in enumerate(positions):
@@ -143,7 +194,8 @@ class Predictor:
             num_frames=info.num_frames,
             fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3),
-            seconds={"decode": round(t1 - t0, 4), "backbone": round(t2 - t1, 4), "head": round(t3 - t2, 4)},
+            seconds={"decode": round(t1 - t0, 4), "backbone": round(t2 - t1, 4), "head": round(t3 - t2, 4),
+                     **({"heatmaps": round(t4 - t3, 4)} if heatmaps else {})},
             width=info.width,
             height=info.height,
             rotation=info.rotation,
@@ -152,6 +204,8 @@ class Predictor:
             warnings=warnings,
             windows=window_rows,
             frames=decoded[inverse],
+            heat=heat,
+            heatmap_label=self.classes[cam.class_index] if heatmaps else None,
         )
 
     def predict_or_error(self, clip: str | Path, **kwargs) -> Prediction | dict:

@@ -9,17 +9,52 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-# viridis, sampled: low attention dark purple, high attention yellow
-_VIRIDIS = np.array([[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],
-                     [31, 158, 137], [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]], float)
+from .attention_scale import (
+    RATIO_OCTAVES,
+    format_ratio,
+    ratio_to_uniform,
+    scale_position,
+    uniform_level,
+)
+from .explain import upsample
+
+# Diverging scale for attention relative to uniform (coolwarm): blue = below uniform, grey = uniform,
+# red = above. Positions come from attention_scale.scale_position, the same fixed scale for every clip.
+_COOLWARM = np.array([[59, 76, 192], [98, 130, 234], [141, 176, 254], [184, 208, 249], [221, 221, 221],
+                      [245, 196, 173], [244, 154, 123], [222, 96, 77], [180, 4, 38]], float)
+# Heat maps (Grad-CAM): transparent at 0, then dark red -> orange -> yellow -> white ("hot").
+_HOT = np.array([[0, 0, 0], [128, 0, 0], [230, 30, 0], [255, 140, 0], [255, 230, 60], [255, 255, 220]], float)
+
+# What the strip and the Predict page's toggle can show for each sampled frame.
+FRAME_MODES = ("frames", "heat", "both")
 
 
-def heat_colour(value: float) -> tuple[int, int, int]:
-    """value in [0, 1] -> an RGB viridis colour."""
-    x = float(np.clip(value, 0, 1)) * (len(_VIRIDIS) - 1)
-    lo = int(np.floor(x))
-    hi = min(lo + 1, len(_VIRIDIS) - 1)
-    return tuple(int(c) for c in _VIRIDIS[lo] + (x - lo) * (_VIRIDIS[hi] - _VIRIDIS[lo]))
+def _interpolate(table: np.ndarray, values) -> np.ndarray:
+    x = np.clip(np.asarray(values, float), 0, 1) * (len(table) - 1)
+    lo = np.floor(x).astype(int)
+    hi = np.minimum(lo + 1, len(table) - 1)
+    return table[lo] + (x - lo)[..., None] * (table[hi] - table[lo])
+
+
+def scale_colour(position: float) -> tuple[int, int, int]:
+    """A place on the fixed attention scale (0 = 1/4x uniform, 0.5 = uniform, 1 = 4x) -> an RGB colour."""
+    return tuple(int(c) for c in _interpolate(_COOLWARM, position))
+
+
+def heat_overlay(frame: np.ndarray, heat: np.ndarray | None, mode: str = "both", strength: float = 0.75) -> np.ndarray:
+    """A frame [H, W, 3] with its heat map [rows, cols] in [0, 1] (whole-frame coordinates) drawn over it.
+
+    'both' blends the heat colour in proportion to the heat, so cold areas keep the frame as it is; 'heat'
+    shows the heat alone on black; 'frames' returns the frame."""
+    if heat is None or mode == "frames":
+        return frame
+    h, w = frame.shape[:2]
+    heat = upsample(heat, h, w)
+    colour = _interpolate(_HOT, heat)
+    if mode == "heat":
+        return colour.astype(np.uint8)
+    alpha = (strength * np.sqrt(heat))[..., None]  # sqrt: moderate heat stays visible
+    return (frame * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8)
 
 
 def _font(size: int):
@@ -36,58 +71,94 @@ def _fit(frame: np.ndarray, height: int) -> Image.Image:
     return img.resize((max(1, round(img.width * height / img.height)), height), Image.BILINEAR)
 
 
-def annotated_frames(frames: np.ndarray, label: str, probability: float, attention, height: int = 224) -> list[np.ndarray]:
-    """Each sampled frame with the predicted label, its probability and that frame's attention drawn on it."""
+def _scale_bar(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], position: float) -> None:
+    """A bar on the fixed scale: filled from the left to the weight's place, with a tick at uniform."""
+    x0, y0, x1, y1 = box
+    draw.rectangle(box, outline=(255, 255, 255), width=1)
+    draw.rectangle([x0 + 1, y0 + 1, x0 + 1 + int((x1 - x0 - 2) * position), y1 - 1], fill=scale_colour(position))
+    mid = (x0 + x1) // 2
+    draw.line([mid, y0 - 3, mid, y1 + 3], fill=(255, 255, 255), width=2)
+
+
+def annotated_frames(frames: np.ndarray, label: str, probability: float, attention, height: int = 224,
+                     heat: np.ndarray | None = None, uniform: float | None = None) -> list[np.ndarray]:
+    """Each sampled frame with the predicted label, its probability and that frame's attention drawn on it.
+
+    The attention bar is on the fixed scale relative to uniform (the tick; 1/4x at the left end, 4x at the
+    right), never scaled to the clip's own peak. With heat ([T, rows, cols]) the Grad-CAM map is overlaid."""
     attention = np.asarray(attention, float)
-    peak = attention.max() if len(attention) and attention.max() > 0 else 1.0
+    uniform = uniform or uniform_level(attention)
+    ratios, positions = ratio_to_uniform(attention, uniform), scale_position(attention, uniform)
     font, small = _font(max(12, height // 14)), _font(max(10, height // 18))
     out = []
-    for frame, weight in zip(frames, attention):
+    for i, frame in enumerate(frames):
+        if heat is not None:
+            frame = heat_overlay(frame, heat[i])
         img = _fit(frame, height).convert("RGB")
         draw = ImageDraw.Draw(img, "RGBA")
         w, h = img.size
         draw.rectangle([0, 0, w, height // 8 + 6], fill=(0, 0, 0, 160))
         draw.text((6, 3), f"{label}  {probability:.0%}", font=font, fill=(255, 255, 255))
         bar_h = max(8, height // 16)
-        draw.rectangle([0, h - bar_h - 18, w, h], fill=(0, 0, 0, 150))
-        draw.rectangle([4, h - bar_h - 4, 4 + int((w - 8) * weight / peak), h - 4], fill=heat_colour(weight / peak))
-        draw.text((6, h - bar_h - 18), f"attention {weight:.3f}", font=small, fill=(255, 255, 255))
+        draw.rectangle([0, h - bar_h - 22, w, h], fill=(0, 0, 0, 150))
+        _scale_bar(draw, (4, h - bar_h - 5, w - 5, h - 5), float(positions[i]))
+        draw.text((6, h - bar_h - 22), f"attention {format_ratio(ratios[i])} uniform", font=small, fill=(255, 255, 255))
         out.append(np.asarray(img))
     return out
 
 
 def annotated_gif(frames: np.ndarray, label: str, probability: float, attention, fps: float = 6.0,
-                  height: int = 224) -> bytes:
-    """The thesis's GIF done better: the sampled frames, label, probability and per-frame attention."""
-    images = annotated_frames(frames, label, probability, attention, height)
+                  height: int = 224, heat: np.ndarray | None = None, uniform: float | None = None) -> bytes:
+    """The thesis's GIF done better: the sampled frames, label, probability, per-frame attention on the fixed
+    scale and, given heat, the Grad-CAM maps over the frames."""
+    images = annotated_frames(frames, label, probability, attention, height, heat=heat, uniform=uniform)
     buf = io.BytesIO()
     iio.imwrite(buf, np.stack(images), extension=".gif", duration=1000.0 / fps, loop=0)
     return buf.getvalue()
 
 
-def attention_strip(frames: np.ndarray, attention, timestamps=None, per_row: int = 10, thumb_h: int = 72) -> Image.Image:
-    """Thumbnails in time order, each with a heat cell of its attention weight directly beneath it."""
+def _scale_legend(draw: ImageDraw.ImageDraw, x: int, y: int, width: int, uniform: float, font) -> None:
+    steps = 64
+    for k in range(steps):
+        x0 = x + k * width // steps
+        draw.rectangle([x0, y, x + (k + 1) * width // steps, y + 10], fill=scale_colour((k + 0.5) / steps))
+    lo, hi = 2 ** -RATIO_OCTAVES, 2 ** RATIO_OCTAVES
+    draw.text((x, y + 12), f"{format_ratio(lo)} uniform or less", font=font, fill=(60, 60, 60))
+    label = f"uniform (1/T = {uniform:.3f})"
+    draw.text((x + width // 2 - draw.textlength(label, font=font) / 2, y + 12), label, font=font, fill=(60, 60, 60))
+    draw.line([x + width // 2, y - 2, x + width // 2, y + 12], fill=(0, 0, 0), width=1)
+    label = f"{format_ratio(hi)} or more"
+    draw.text((x + width - draw.textlength(label, font=font), y + 12), label, font=font, fill=(60, 60, 60))
+
+
+def attention_strip(frames: np.ndarray, attention, timestamps=None, per_row: int = 10, thumb_h: int = 72,
+                    heat: np.ndarray | None = None, mode: str = "frames", uniform: float | None = None) -> Image.Image:
+    """Thumbnails in time order, each with a cell beneath it coloured by its attention on the fixed scale
+    relative to uniform (ratio written in it), and a legend of that scale. With heat, mode picks what each
+    thumbnail shows: the frame, its Grad-CAM heat map, or both."""
     attention = np.asarray(attention, float)
-    peak = attention.max() if len(attention) and attention.max() > 0 else 1.0
-    thumbs = [_fit(f, thumb_h) for f in frames]
+    uniform = uniform or uniform_level(attention)
+    ratios, positions = ratio_to_uniform(attention, uniform), scale_position(attention, uniform)
+    thumbs = [_fit(heat_overlay(f, None if heat is None else heat[i], mode), thumb_h) for i, f in enumerate(frames)]
     tw = max(t.width for t in thumbs)
-    cell_h, text_h, gap = 22, 16, 4
+    cell_h, text_h, gap, legend_h = 22, 16, 4, 34
     rows = int(np.ceil(len(thumbs) / per_row))
     col = tw + gap
     row_h = thumb_h + cell_h + text_h + gap * 2
-    canvas = Image.new("RGB", (min(len(thumbs), per_row) * col + gap, rows * row_h + gap), (255, 255, 255))
+    width = min(len(thumbs), per_row) * col + gap
+    canvas = Image.new("RGB", (width, rows * row_h + gap + legend_h), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font = _font(11)
-    for i, (thumb, weight) in enumerate(zip(thumbs, attention)):
+    for i, thumb in enumerate(thumbs):
         x = gap + (i % per_row) * col
         y = gap + (i // per_row) * row_h
         canvas.paste(thumb, (x + (tw - thumb.width) // 2, y))
-        colour = heat_colour(weight / peak)
-        draw.rectangle([x, y + thumb_h + 2, x + tw - 1, y + thumb_h + 2 + cell_h], fill=colour)
-        ink = (0, 0, 0) if weight / peak > 0.6 else (255, 255, 255)
-        draw.text((x + 4, y + thumb_h + 6), f"{weight:.3f}", font=font, fill=ink)
+        draw.rectangle([x, y + thumb_h + 2, x + tw - 1, y + thumb_h + 2 + cell_h], fill=scale_colour(positions[i]))
+        ink = (255, 255, 255) if abs(positions[i] - 0.5) > 0.3 else (0, 0, 0)
+        draw.text((x + 4, y + thumb_h + 6), format_ratio(ratios[i]), font=font, fill=ink)
         if timestamps is not None:
             draw.text((x + 2, y + thumb_h + cell_h + 4), f"{timestamps[i]:.2f}s", font=font, fill=(60, 60, 60))
+    _scale_legend(draw, gap, rows * row_h + gap + 4, min(width - 2 * gap, 420), uniform, font)
     return canvas
 
 
@@ -105,13 +176,33 @@ def top_k_bars(top_k: list[dict], title: str = "Top predictions") -> go.Figure:
     return _layout(fig, title, height=60 + 36 * len(labels))
 
 
-def attention_curve(series: dict[str, tuple[list[float], list[float]]], title: str = "Attention over time") -> go.Figure:
-    """series: name -> (timestamps_s, attention). Several checkpoints share one time axis."""
+def attention_curve(series: dict[str, tuple[list[float], list[float]]], title: str = "Attention over time",
+                    uniform: dict[str, float] | float | None = None) -> go.Figure:
+    """series: name -> (timestamps_s, attention). Several checkpoints share one time axis.
+
+    The uniform level (1/T: every frame weighted equally) is drawn as a dashed reference line, and each point
+    is coloured on the fixed scale relative to it, so a flat-but-wiggly curve cannot pass for a peak.
+    uniform: the level per series (or one for all); default the mean weight of each series."""
     fig = go.Figure()
+    levels = {}
     for name, (ts, attn) in series.items():
-        fig.add_trace(go.Scatter(x=ts, y=attn, mode="lines+markers", name=name))
+        level = uniform.get(name) if isinstance(uniform, dict) else uniform
+        level = levels[name] = level or uniform_level(attn)
+        ratios = ratio_to_uniform(attn, level)
+        fig.add_trace(go.Scatter(
+            x=ts, y=attn, mode="lines+markers", name=name, line={"color": "#888888" if len(series) == 1 else None},
+            marker={"size": 9, "color": scale_position(attn, level), "cmin": 0, "cmax": 1,
+                    "colorscale": [[k / (len(_COOLWARM) - 1), f"rgb{tuple(int(c) for c in rgb)}"]
+                                   for k, rgb in enumerate(_COOLWARM)],
+                    "line": {"width": 0.5, "color": "#444444"}},
+            customdata=[format_ratio(r) for r in ratios],
+            hovertemplate="%{x:.2f} s: weight %{y:.4f} (%{customdata} uniform)<extra>" + name + "</extra>"))
+    for level in sorted({round(v, 6) for v in levels.values()}):
+        fig.add_hline(y=level, line_dash="dash", line_color="#555555",
+                      annotation_text=f"uniform 1/T = {level:.3f}", annotation_position="top left")
     fig.update_xaxes(title="time in clip (s)")
-    fig.update_yaxes(title="attention weight", rangemode="tozero")
+    top = max([max(a, default=0) for _, a in series.values()] + [2 * v for v in levels.values()] + [0])
+    fig.update_yaxes(title="attention weight", range=[0, top * 1.1 or 1])
     return _layout(fig, title)
 
 
