@@ -6,9 +6,10 @@ ReLU(sum_k alpha_k A_k) with alpha_k the spatial mean of dScore/dA_k. The score 
 (before softmax) summed over the clip's windows, so ONE backward pass gives every sampled frame its map:
 the sequence model mixes frames, and each frame's map says what in it pushed the clip's score up.
 
-The weights stay frozen. The forward hook hands the rest of the network a detached copy of A that requires
-grad, so the backward pass stops at the hooked stage: nothing below it is kept for backward or recomputed,
-and a heat-map prediction costs one ordinary backbone pass plus a backward through pooling and the small
+The weights stay frozen, and this always runs the torch module (`backbone.net`), never the ONNX Runtime
+encoder that plain prediction may use. The forward hook hands the rest of the network a detached copy of A
+that requires grad, so the backward pass stops at the hooked stage: nothing below it is kept for backward or
+recomputed, and a heat-map prediction costs one ordinary backbone pass plus a backward through pooling and the small
 sequence model. The gradient at the hooked stage is exactly what a backward from an input that requires grad
 would give there (`backprop_to_input=True` does that, for checking; tests/test_explain.py compares them).
 
@@ -70,11 +71,6 @@ class _CamHooks:
         self._handle.remove()
 
 
-def _normalised(frames: np.ndarray, backbone: FrozenBackbone) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    return ((x - backbone.mean) / backbone.std).contiguous(memory_format=torch.channels_last)
-
-
 @dataclass
 class CamResult:
     features: np.ndarray  # float32 [W*T, D]: backbone features per position (the same as encode() gives)
@@ -96,10 +92,10 @@ def grad_cam(backbone: FrozenBackbone, model: nn.Module, crops: np.ndarray, posi
         with torch.enable_grad():
             feats, inputs = [], []
             for start in range(0, len(crops), batch_size):
-                x = _normalised(crops[start : start + batch_size], backbone)
+                x = backbone.normalise(torch.from_numpy(np.ascontiguousarray(crops[start : start + batch_size])))
                 if backprop_to_input:
                     inputs.append(x.requires_grad_(True))  # weights are frozen: gradients flow because the input asks
-                feats.append(backbone.net(x).float())
+                feats.append(backbone.net(x).float().cpu())  # the sequence model lives on the CPU
             features = torch.cat(feats)[torch.as_tensor(positions)]
             logits, attention = model(features.reshape(windows, len(positions) // windows, -1))
             if class_index is None:
@@ -112,8 +108,8 @@ def grad_cam(backbone: FrozenBackbone, model: nn.Module, crops: np.ndarray, posi
             logits[:, class_index].sum().backward(inputs=inputs if backprop_to_input else hooks.outputs)
     finally:
         hooks.remove()
-    maps = torch.cat([o.detach() for o in hooks.outputs]).float()
-    grads = torch.cat([hooks.grads[i] for i in range(len(hooks.outputs))]).float()
+    maps = torch.cat([o.detach() for o in hooks.outputs]).float().cpu()
+    grads = torch.cat([hooks.grads[i] for i in range(len(hooks.outputs))]).float().cpu()
     alpha = grads.mean(dim=(2, 3), keepdim=True)  # one weight per channel and frame
     cams = torch.relu((alpha * maps).sum(dim=1))
     return CamResult(features.detach().numpy(), cams.numpy(), logits.detach(), attention.detach(), int(class_index))

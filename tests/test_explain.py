@@ -1,7 +1,7 @@
 """Grad-CAM heat maps (arlib/explain.py): sanity checks that can fail, the full-frame mapping, the CLI.
 
 One small model is trained once per session on pointing-game clips (arlib/pointing.py: the only evidence of
-the class is a coloured disc moving in one quadrant, with a white distractor square opposite)."""
+the class is a coloured disc moving in one quadrant)."""
 
 import json
 
@@ -32,9 +32,12 @@ def _crops(predictor, clip):
 
 def test_pointing_game_heat_peak_lies_on_the_moving_object(quadrant):
     predictor, _, clips = quadrant
-    score, frames = pointing.pointing_score(predictor, clips)
-    assert frames == 64
-    assert score >= 0.8, f"heat peak on the object in {score:.0%} of frames (chance ~25 % for the quadrant)"
+    score = pointing.pointing_score(predictor, clips)
+    assert score["frames"] == 64
+    # the game the issue names: the peak in the object's quadrant (chance 25 %) ...
+    assert score["quadrant"] >= 0.8, score
+    # ... and a stricter one: on the disc itself, within 15 px at the network's input scale
+    assert score["object"] >= 0.6, score
 
 
 def test_maps_change_when_the_head_is_randomised(quadrant):
@@ -76,7 +79,8 @@ def test_chosen_class_changes_the_maps_and_features_match_plain_encoding(quadran
     red = grad_cam(predictor.backbone, predictor.model, crops, positions, 1, class_index=0)
     blue = grad_cam(predictor.backbone, predictor.model, crops, positions, 1, class_index=1)
     assert not np.allclose(red.cams, blue.cams)
-    np.testing.assert_allclose(red.features, predictor.backbone.encode(crops), rtol=1e-4, atol=1e-4)
+    # the features the heat-map path feeds the model are the ones plain prediction uses (ONNX Runtime or torch)
+    np.testing.assert_allclose(red.features, predictor.backbone.encode(crops), rtol=1e-3, atol=1e-3)
 
 
 def test_full_frame_mapping_leaves_what_the_crop_never_saw_at_zero():
@@ -123,7 +127,12 @@ def test_cli_predict_json_heatmaps_class_choice_and_gif(quadrant, tmp_path, caps
 
     assert main(["predict", clip, "--checkpoint", str(checkpoint), "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)
-    assert "heatmaps" not in plain and plain["top_k"] == out["top_k"] and plain["attention"] == out["attention"]
+    assert "heatmaps" not in plain
+    # the same prediction either way (plain prediction may run the backbone in ONNX Runtime: same numbers to ~1e-6)
+    assert [r["label"] for r in plain["top_k"]] == [r["label"] for r in out["top_k"]]
+    np.testing.assert_allclose([r["probability"] for r in plain["top_k"]], [r["probability"] for r in out["top_k"]],
+                               atol=1e-4)
+    np.testing.assert_allclose(plain["attention"], out["attention"], atol=1e-4)
 
     assert main(["predict", clip, "--checkpoint", str(checkpoint), "--heatmap-class", "Green"]) == 2
     assert "no class 'Green'" in capsys.readouterr().err
