@@ -87,6 +87,7 @@ def grad_cam(backbone: FrozenBackbone, model: nn.Module, crops: np.ndarray, posi
     window, each in time order (a padded clip repeats its last frame). class_index: a class, a function of the
     logits [W, C] choosing one, or None for the argmax of the mean softmax over windows."""
     model.eval()  # BatchNorm statistics of the head and the frozen backbone never move
+    device = next(model.parameters()).device
     hooks = _CamHooks(feature_map_layer(backbone), detach=not backprop_to_input)
     try:
         with torch.enable_grad():
@@ -95,8 +96,8 @@ def grad_cam(backbone: FrozenBackbone, model: nn.Module, crops: np.ndarray, posi
                 x = backbone.normalise(torch.from_numpy(np.ascontiguousarray(crops[start : start + batch_size])))
                 if backprop_to_input:
                     inputs.append(x.requires_grad_(True))  # weights are frozen: gradients flow because the input asks
-                feats.append(backbone.net(x).float().cpu())  # the sequence model lives on the CPU
-            features = torch.cat(feats)[torch.as_tensor(positions)]
+                feats.append(backbone.net(x).float().to(device))  # to wherever the sequence model lives
+            features = torch.cat(feats)[torch.as_tensor(positions, device=device)]
             logits, attention = model(features.reshape(windows, len(positions) // windows, -1))
             if class_index is None:
                 class_index = int(torch.softmax(logits.detach(), dim=1).mean(0).argmax())
@@ -112,7 +113,8 @@ def grad_cam(backbone: FrozenBackbone, model: nn.Module, crops: np.ndarray, posi
     grads = torch.cat([hooks.grads[i] for i in range(len(hooks.outputs))]).float().cpu()
     alpha = grads.mean(dim=(2, 3), keepdim=True)  # one weight per channel and frame
     cams = torch.relu((alpha * maps).sum(dim=1))
-    return CamResult(features.detach().numpy(), cams.numpy(), logits.detach(), attention.detach(), int(class_index))
+    return CamResult(features.detach().cpu().numpy(), cams.numpy(), logits.detach().cpu(), attention.detach().cpu(),
+                     int(class_index))
 
 
 def grid_shape(height: int, width: int, short_side: int = GRID_SHORT_SIDE) -> tuple[int, int]:
