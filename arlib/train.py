@@ -201,6 +201,7 @@ def evaluation_report(model, examples: list[Example], classes: list[str], seq_le
                 "clip": ex.clip.path, "label": ex.clip.class_name, "predicted": classes[pred],
                 "probability": float(probs[i, pred]), "attention": attn[i].round(5).tolist(),
                 "frame_indices": frames.frame_indices[positions[i]].tolist(), "fps": frames.fps,
+                "timestamps_s": [round(float(t), 3) for t in frames.frame_times()[positions[i]]],  # presentation times
             })
     report["misclassified"] = wrong
     return report

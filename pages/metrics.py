@@ -93,7 +93,8 @@ with app.guard("the misclassified clips"):
     if not clip.exists():
         st.warning(f"{clip} is not on disk any more, so it cannot be played; the attention is shown below.")
     fps = float(item.get("fps") or 25.0)
-    times = [round(i / fps, 3) for i in item["frame_indices"]]
+    # Presentation times (variable-rate clips too); runs from before they were recorded: frame number / fps.
+    times = item.get("timestamps_s") or [round(i / fps, 3) for i in item["frame_indices"]]
     left, right = st.columns([2, 3], gap="large")
     with left:
         if clip.exists():

@@ -26,6 +26,7 @@ from arlib.features import FeatureCache
 from arlib.predict import Predictor
 from arlib.sampling import cache_grid
 from arlib.shipped import shipped_checkpoint
+from arlib.transforms import TEST_VIEW
 from arlib.video import probe, read_frames
 
 DEMO = shipped_checkpoint("demo")
@@ -303,6 +304,17 @@ def test_the_feature_cache_key_follows_the_decoder(monkeypatch, tmp_path):
     before = FeatureCache(root=tmp_path).dir
     monkeypatch.setattr(video, "DECODER_VERSION", video.DECODER_VERSION + 1)
     assert FeatureCache(root=tmp_path).dir != before
+
+
+def test_cached_features_sit_even_in_time_and_keep_their_times(tmp_path):
+    path = write_timed(tmp_path / "vfr.mp4", indexed_frames(len(VFR_PTS)), VFR_PTS)
+    cache = FeatureCache(root=tmp_path / "cache", cache_frames=8)
+    computed = cache.compute(path, [TEST_VIEW])[TEST_VIEW]
+    times = probe(path).frame_times()
+    assert computed.frame_indices.tolist() == cache_grid(times, 8).tolist()
+    assert (times[computed.frame_indices] < 0.6).sum() <= 2  # training and evaluation sample this grid
+    reloaded = cache.get(path, TEST_VIEW)
+    assert np.allclose(reloaded.frame_times(), times[computed.frame_indices])
 
 
 def test_predict_json_tells_the_truth_about_the_clip(tmp_path, capsys):
