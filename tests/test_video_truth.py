@@ -330,5 +330,9 @@ def test_predict_json_tells_the_truth_about_the_clip(tmp_path, capsys):
     times = np.array(VFR_PTS) / 1000
     assert np.allclose(result["timestamps_s"], times[result["frame_indices"]], atol=1e-3)
     assert (np.array(result["timestamps_s"]) < 0.6).sum() <= 3  # 16 samples even in time, not crowded early
-    prediction = Predictor(DEMO).predict(path)
+    predictor = Predictor(DEMO)
+    prediction = predictor.predict(path)
     assert decoded_indices(prediction.frames) == prediction.frame_indices  # upright frames (the index reads back)
+    halves = predictor.predict(path, windows=2).windows  # windows are equal stretches of time, not of frames
+    assert halves[0]["start_s"] == 0 and halves[1]["start_s"] == pytest.approx(8.54 / 2, abs=0.5)
+    assert halves[1]["end_s"] == pytest.approx(8.94, abs=1e-3)
