@@ -569,6 +569,8 @@ class _Timeline:
                             "as in recordings joined together; the parts are counted one after another.")
         presentation = np.argsort(seconds, kind="stable")
         times = seconds[presentation] - seconds[presentation[0]]
+        if times[-1] <= 0:  # every packet stamped alike: the timestamps say nothing
+            return cls(np.arange(n) / fps, n / fps, None, warnings)
         last = packets[presentation[-1], 2]
         last_duration = last * time_base if last > 0 else typical  # NaN > 0 is False
         duration = float(times[-1] + last_duration)
