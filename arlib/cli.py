@@ -257,7 +257,8 @@ def cmd_live(a) -> int:
 
     updates = []
     for update in run_live(a.source, a.checkpoint or default_checkpoint(), realtime=not a.fast, window_s=a.window,
-                           update_every_s=a.every, smoothing=a.smoothing, top_k=a.top_k, max_seconds=a.seconds):
+                           update_every_s=a.every, smoothing=a.smoothing, top_k=a.top_k, max_seconds=a.seconds,
+                           heat_map=a.heatmap):
         if a.summary:
             updates.append(update)
         else:
@@ -321,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true",
                    help="play a file as fast as it can be processed, every frame (default: at its own rate, dropping frames to keep up)")
     p.add_argument("--seconds", type=float, help="stop after this many seconds of video")
+    p.add_argument("--heatmap", action="store_true",
+                   help="add a Grad-CAM heat map of the label on the newest frame to every update (slower)")
     p.add_argument("--summary", action="store_true",
                    help="print only one JSON summary at the end: time to first label, processed fps, delay, drops")
     p.set_defaults(func=cmd_live)

@@ -53,6 +53,9 @@ class LiveUpdate:
     frames_processed: int  # frames through the backbone so far
     dropped_frames: int  # frames skipped so far to keep up (LiveStream only)
     seconds: dict = field(default_factory=dict)  # backbone time per frame (mean), head time
+    # Grad-CAM of the smoothed label on the newest frame, [rows, cols] in [0, 1] over the whole (resized) frame;
+    # only when the recogniser's heat_map is on
+    heat_map: list[list[float]] | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -77,7 +80,8 @@ class LiveRecognizer:
     """Feed `push(frame, timestamp_s)` in time order; it returns a LiveUpdate when one is due, else None."""
 
     def __init__(self, predictor: Predictor | str | Path, window_s: float = DEFAULT_WINDOW_S,
-                 update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING, top_k: int = 5):
+                 update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING, top_k: int = 5,
+                 heat_map: bool = False):
         self.predictor = predictor if isinstance(predictor, Predictor) else Predictor(predictor)
         if window_s <= 0 or update_every_s <= 0:
             raise ArlibError("The live window and the update interval must be positive numbers of seconds.")
@@ -88,6 +92,7 @@ class LiveRecognizer:
         pre = self.predictor.backbone.spec.preprocessing
         self._short_side, self._size = pre.resize_short_side, pre.input_size
         self.dropped_frames = 0  # set by LiveStream
+        self.heat_map = heat_map  # may be switched while running: read at every update
         self.reset()
         self._warm_up()
 
@@ -179,6 +184,7 @@ class LiveRecognizer:
         smoothed = np.mean(self._recent_probs, axis=0)
         best = int(smoothed.argmax())
         order = np.argsort(-probs)[: self.top_k]
+        heat = self._newest_heat_map(positions, feats, best) if self.heat_map else None
         now = time.perf_counter()
         times = [self._buffer[i][0] for i in positions]
         span = self._buffer[-1][0] - self._buffer[0][0]
@@ -197,7 +203,32 @@ class LiveRecognizer:
             frames_processed=self.frames_encoded,
             dropped_frames=self.dropped_frames,
             seconds={"backbone_per_frame": round(float(np.mean(self._backbone_s)), 4), "head": round(now - t0, 4)},
+            heat_map=None if heat is None else np.round(heat, 3).tolist(),
         )
+
+    def _newest_heat_map(self, positions: np.ndarray, feats: np.ndarray, class_index: int) -> np.ndarray:
+        """Grad-CAM (arlib.explain) for one class on the newest frame only: the other positions keep their
+        buffered features, so it costs one torch backbone pass and a small backward, not one per frame."""
+        from .explain import _CamHooks, feature_map_layer, on_full_frame
+
+        backbone, model, device = self.predictor.backbone, self.predictor.model, self.predictor.device
+        newest = self._buffer[-1][3]
+        crop = apply_view(newest[None], self._size, TEST_VIEW)
+        hooks = _CamHooks(feature_map_layer(backbone), detach=True)  # the backward pass stops at the maps
+        try:
+            with torch.enable_grad():
+                f_new = backbone.net(backbone.normalise(torch.from_numpy(crop))).float().to(device)  # [1, D]
+                base = torch.from_numpy(feats).to(device)
+                is_newest = torch.from_numpy(positions == len(self._buffer) - 1)[:, None].to(device)
+                logits, _ = model(torch.where(is_newest, f_new.expand_as(base), base)[None])
+                logits[0, class_index].backward(inputs=hooks.outputs)
+        finally:
+            hooks.remove()
+        maps, grads = hooks.outputs[0].detach().float().cpu(), hooks.grads[0].float().cpu()
+        cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * maps).sum(dim=1)).numpy()
+        full = on_full_frame(cam, newest.shape[:2], self._size)[0]
+        peak = float(full.max())
+        return full / peak if peak > 0 else full
 
     def processed_fps(self) -> float:
         if len(self._processed_at) < 2:
@@ -463,11 +494,11 @@ def summarize(updates: list[LiveUpdate]) -> dict:
 
 def run_live(source: str, checkpoint, realtime: bool = True, window_s: float = DEFAULT_WINDOW_S,
              update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING,
-             top_k: int = 5, max_seconds: float | None = None) -> Iterator[LiveUpdate]:
+             top_k: int = 5, max_seconds: float | None = None, heat_map: bool = False) -> Iterator[LiveUpdate]:
     """Updates for a whole source. Realtime sources go through a LiveStream (frames dropped to keep up);
     a file played as fast as possible goes frame by frame through the recogniser (nothing dropped)."""
     recognizer = LiveRecognizer(checkpoint, window_s=window_s, update_every_s=update_every_s,
-                                smoothing=smoothing, top_k=top_k)
+                                smoothing=smoothing, top_k=top_k, heat_map=heat_map)
     short_side = recognizer.predictor.backbone.spec.preprocessing.resize_short_side
     live = realtime or is_device(source) or is_url(source)
     frames = open_source(source, realtime=realtime, short_side=short_side)

@@ -86,6 +86,32 @@ def test_streaming_a_real_clip_matches_predict_with_one_backbone_pass_per_frame(
     assert final.label == "Archery" and 0 < final.probability <= 1
 
 
+@needs_ucf
+def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
+    from arlib.explain import grad_cam, on_full_frame
+    from arlib.transforms import TEST_VIEW, apply_view
+
+    recognizer = LiveRecognizer(predictor, window_s=1.0, heat_map=True)
+    short_side = predictor.backbone.spec.preprocessing.resize_short_side
+    for frame, t in open_source(UCF_CLIP, realtime=False, short_side=short_side):
+        update = recognizer.push(frame, t)
+        if update is not None and t >= 1.5:
+            break  # the buffer still holds exactly this update's window
+    heat = np.array(update.heat_map)
+    assert heat.shape == (24, 32) and heat.max() == 1.0 and heat.min() >= 0
+
+    # Explain's Grad-CAM over the same window (every sampled frame through the torch backbone) agrees on the
+    # newest frame; the live map reuses the buffered features of the other frames.
+    frames = recognizer.frames_at(sorted(set(update.frame_times_s)))
+    positions = np.searchsorted(sorted(set(update.frame_times_s)), update.frame_times_s)
+    size = predictor.backbone.spec.preprocessing.input_size
+    cam = grad_cam(predictor.backbone, predictor.model, apply_view(frames, size, TEST_VIEW), positions, 1,
+                   class_index=predictor.classes.index(update.label))
+    expected = on_full_frame(cam.cams[-1:], frames.shape[1:3], size)[0]
+    expected /= expected.max()
+    assert np.abs(heat - expected).max() < 0.01
+
+
 def test_window_slides_updates_are_periodic_and_bad_frames_are_one_sentence(predictor):
     recognizer = LiveRecognizer(predictor, window_s=1.0, update_every_s=0.5, smoothing=2)
     fps = 10.0
