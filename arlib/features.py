@@ -55,7 +55,7 @@ def content_key(path: str | Path) -> str:
             st = f.stat()
             h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
         return h.hexdigest()[:20]
-    size = path.stat().st_size
+    size = video.check_file(path).st_size  # a pipe is never opened (it would block), a link loop is named
     h.update(str(size).encode())
     with open(path, "rb") as f:
         h.update(f.read(65536))
@@ -169,8 +169,8 @@ class FeatureCache:
             clip_dir = self.clip_dir(clip_path)
             if all((clip_dir / f"{v}.npz").exists() for v in views):
                 return None  # cached already: nothing to decode
-        except OSError:
-            return None  # missing or unreadable: compute() reports it for this clip alone
+        except (OSError, ArlibError):
+            return None  # missing, unreadable or not a file: compute() reports it for this clip alone
         return pool.submit(self.decode, clip_path)
 
     def ensure(self, clip_paths: list[str], views: Iterable[str], progress: bool = True,

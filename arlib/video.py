@@ -301,8 +301,10 @@ def _not_a_file_kind(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else "not a file or folder"
 
 
-def _check_path(path: Path) -> os.stat_result:
-    """stat() of a path that should be a video file; a VideoError saying what it is instead."""
+def check_file(path) -> os.stat_result:
+    """stat() of a path that should be a regular file; a VideoError saying what it is instead (a named pipe
+    or device, a link loop, a dangling link, nothing), before anything opens it."""
+    path = Path(path)
     try:
         info = path.stat()
     except OSError as error:
@@ -344,7 +346,7 @@ def _sniff_playlist(path: Path) -> str | None:
 
 def _open(path: Path):
     """Open a video file for reading, turning every kind of 'not a clip' into a clear VideoError."""
-    if _check_path(path).st_size == 0:
+    if check_file(path).st_size == 0:
         raise VideoError(f"{path} is an empty file (0 bytes); copy or export the clip again.")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise VideoError(f"{path} is a still image, not a video; give a video clip or a folder of frames.")

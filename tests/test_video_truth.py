@@ -317,6 +317,24 @@ def test_cached_features_sit_even_in_time_and_keep_their_times(tmp_path):
     assert np.allclose(reloaded.frame_times(), times[computed.frame_indices])
 
 
+def test_filling_the_cache_names_pipes_and_loops_and_goes_on(tmp_path):
+    good = write_timed(tmp_path / "good.mp4", indexed_frames(6), constant_pts(6))
+    pipe = tmp_path / "pipe.mp4"
+    os.mkfifo(pipe)
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    clips = [str(pipe), str(tmp_path / "loop.mp4"), str(good)]
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(
+        FeatureCache(root=tmp_path / "cache", cache_frames=4).ensure(clips, [TEST_VIEW], progress=False)), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert outcome, "filling the cache blocked on the pipe"
+    done, failed = outcome[0]
+    assert list(done) == [str(good)]
+    assert "not a regular file (a named pipe)" in failed[str(pipe)]
+    assert "symbolic link loop" in failed[str(tmp_path / "loop.mp4")]
+
+
 def test_predict_json_tells_the_truth_about_the_clip(tmp_path, capsys):
     # A phone clip turned 90 degrees with a variable frame rate, read from the CLI as a user would.
     frames = indexed_frames(len(VFR_PTS))
