@@ -32,8 +32,8 @@ from torch import nn
 from .backbones import FRAMES_PER_BATCH, FrozenBackbone
 
 # Heat maps leave the library on a grid whose short side has this many cells (the 7x7 map of a 224 px
-# crop covers about 7/8 of the short side, so ~3 cells per map cell): enough for an overlay, small in JSON.
-GRID_SHORT_SIDE = 24
+# crop covers about 7/8 of the short side, so ~2 cells per map cell): enough for an overlay, small in JSON.
+GRID_SHORT_SIDE = 16
 
 
 def feature_map_layer(backbone: FrozenBackbone) -> nn.Module:
