@@ -88,7 +88,7 @@ def test_streaming_a_real_clip_matches_predict_with_one_backbone_pass_per_frame(
 
 @needs_ucf
 def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
-    from arlib.explain import grad_cam, on_full_frame
+    from arlib.explain import grad_cam, grid_shape, on_full_frame
     from arlib.transforms import TEST_VIEW, apply_view
 
     recognizer = LiveRecognizer(predictor, window_s=1.0, heat_map=True)
@@ -98,7 +98,7 @@ def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
         if update is not None and t >= 1.5:
             break  # the buffer still holds exactly this update's window
     heat = np.array(update.heat_map)
-    assert heat.shape == (24, 32) and heat.max() == 1.0 and heat.min() >= 0
+    assert heat.shape == grid_shape(*frame.shape[:2]) and heat.max() == 1.0 and heat.min() >= 0
 
     # Explain's Grad-CAM over the same window (every sampled frame through the torch backbone) agrees on the
     # newest frame; the live map reuses the buffered features of the other frames.
