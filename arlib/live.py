@@ -34,7 +34,10 @@ from .transforms import TEST_VIEW, apply_view
 DEFAULT_WINDOW_S = 4.0  # UCF-101 clips run 4-10 s; the model was trained on whole clips of that length
 DEFAULT_UPDATE_EVERY_S = 0.5
 DEFAULT_SMOOTHING = 3  # updates averaged for the steady label (1.5 s at the default rate)
-_FPS_SPAN_S = 2.0  # processed frame rate is measured over this much recent wall-clock time
+_FPS_SPAN_S = 2.0
+# A heat map costs a torch backbone pass with gradients; after one that took c seconds the next waits
+# HEAT_SPACING * c, so heat maps take at most about a fifth of the worker's time and never starve the label.
+HEAT_SPACING = 4.0  # processed frame rate is measured over this much recent wall-clock time
 
 
 @dataclass
@@ -54,7 +57,7 @@ class LiveUpdate:
     dropped_frames: int  # frames skipped so far to keep up (LiveStream only)
     seconds: dict = field(default_factory=dict)  # backbone time per frame (mean), head time
     # Grad-CAM of the smoothed label on the newest frame, [rows, cols] in [0, 1] over the whole (resized) frame;
-    # only when the recogniser's heat_map is on
+    # when the recogniser's heat_map is on and one was due at this update (see HEAT_SPACING)
     heat_map: list[list[float]] | None = None
 
     def to_json(self) -> dict:
@@ -120,6 +123,8 @@ class LiveRecognizer:
         self._last_update_t: float | None = None
         self._first_t: float | None = None
         self._first_arrival: float | None = None
+        self._heat_due = 0.0
+        self.last_heat: tuple[float, np.ndarray, np.ndarray] | None = None  # (stream time, frame, heat map)
         self.frames_encoded = 0
 
     def push(self, frame, timestamp_s: float, arrived: float | None = None) -> LiveUpdate | None:
@@ -184,7 +189,12 @@ class LiveRecognizer:
         smoothed = np.mean(self._recent_probs, axis=0)
         best = int(smoothed.argmax())
         order = np.argsort(-probs)[: self.top_k]
-        heat = self._newest_heat_map(positions, feats, best) if self.heat_map else None
+        heat = None
+        if self.heat_map and time.perf_counter() >= self._heat_due:
+            h0 = time.perf_counter()
+            heat = self._newest_heat_map(positions, feats, best)
+            self._heat_due = time.perf_counter() + HEAT_SPACING * (time.perf_counter() - h0)
+            self.last_heat = (self._buffer[-1][0], self._buffer[-1][3], heat)
         now = time.perf_counter()
         times = [self._buffer[i][0] for i in positions]
         span = self._buffer[-1][0] - self._buffer[0][0]

@@ -95,10 +95,11 @@ def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
     short_side = predictor.backbone.spec.preprocessing.resize_short_side
     for frame, t in open_source(UCF_CLIP, realtime=False, short_side=short_side):
         update = recognizer.push(frame, t)
-        if update is not None and t >= 1.5:
+        if update is not None and update.heat_map is not None and t >= 1.5:
             break  # the buffer still holds exactly this update's window
     heat = np.array(update.heat_map)
     assert heat.shape == grid_shape(*frame.shape[:2]) and heat.max() == 1.0 and heat.min() >= 0
+    assert recognizer.last_heat[0] == update.stream_time_s and np.allclose(recognizer.last_heat[2], heat, atol=1e-3)
 
     # Explain's Grad-CAM over the same window (every sampled frame through the torch backbone) agrees on the
     # newest frame; the live map reuses the buffered features of the other frames.
