@@ -259,6 +259,18 @@ class FrozenBackbone(nn.Module):
         return self
 
 
+def bf16_requested() -> bool:
+    """$ARLIB_BF16=1 asks for bfloat16 autocast of the backbone on a GPU (see the README's GPU figures)."""
+    return os.environ.get("ARLIB_BF16", "0").strip() not in ("", "0")
+
+
+def compute_precision() -> str:
+    """'bf16' when the backbone will autocast (GPU + $ARLIB_BF16), else 'fp32' (the CPU always is)."""
+    from .devices import current_device
+
+    return "bf16" if bf16_requested() and current_device().type != "cpu" else "fp32"
+
+
 def _runtime_choice() -> str:
     choice = os.environ.get("ARLIB_BACKBONE_RUNTIME", "auto").strip().lower()
     return choice if choice in RUNTIMES else "auto"
@@ -282,7 +294,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device: str | torch.device | Non
     spec = get_spec(name)
     dev = resolve_device(str(device) if device is not None else None)
     runtime = (runtime or _runtime_choice()) if dev.type == "cpu" else "torch"
-    use_bf16 = bool(int(os.environ.get("ARLIB_BF16", "0") or 0)) if bf16 is None else bf16
+    use_bf16 = bf16_requested() if bf16 is None else bf16
     use_bf16 = use_bf16 and dev.type != "cpu"
     key = (name, str(dev), runtime, use_bf16)
     with _load_lock:

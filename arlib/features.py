@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import video
-from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+from .backbones import DEFAULT_BACKBONE, compute_precision, get_spec, load_backbone
 from .devices import decode_workers
 from .errors import ArlibError
 from .fileio import atomic_write_bytes
@@ -90,6 +90,8 @@ class FeatureCache:
             "version": CACHE_VERSION,
             "decoder": video.DECODER_VERSION,  # decoded frames changed: entries made from the old ones are not reused
         }
+        if compute_precision() != "fp32":  # bf16 on a GPU gives other numbers: a cache of its own
+            identity["compute_precision"] = compute_precision()
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         self.dir = Path(root or DEFAULT_CACHE_DIR) / f"{self.spec.name}-{digest}"
         self.backbone_frames = 0  # frames encoded by this instance (tests and the bench read it)

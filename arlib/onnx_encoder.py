@@ -33,8 +33,9 @@ OPSET = 17
 # Features are stored as float16 (relative step ~1e-3); the export must agree far below that.
 VERIFY_ATOL = 1e-4
 VERIFY_RTOL = 1e-4
-# Measured here on Lite0 (2 threads): 26 frames/s at batch 4, 31 at batch 16 under load; 203 vs 225 idle.
-ORT_BATCH = 16
+# Lite0, 2 threads, no spinning, on this shared 2-core machine under load: 42 frames/s at batch 4 against
+# 26 at batch 16 (and 14-17 with spinning threads); idle, batch 16 was ~10 % ahead (225 vs 203).
+ORT_BATCH = 4
 
 
 def onnx_dir() -> Path:
