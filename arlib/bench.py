@@ -7,13 +7,14 @@
     the real trainer (dataset listing, evaluation and checkpoints included);
 (c) the same training run again, reusing the cache;
 (d) one clip's prediction, end to end (probe, decode, backbone, head) with a loaded model;
-(e) backbone throughput: the runtime prediction and caching use (ONNX Runtime on the CPU) against eager
-    PyTorch fp32 on the same frames -> backbone_speedup and backbone_max_abs_diff; (f) peak resident memory.
+(e) backbone throughput: the runtime prediction and caching use (ONNX Runtime on the CPU, or --device's
+    GPU) against eager PyTorch fp32 on the CPU, same frames -> backbone_speedup and backbone_max_abs_diff; (f) peak resident memory.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -28,6 +29,7 @@ from torch import nn
 from . import video
 from .backbones import DEFAULT_BACKBONE, load_backbone
 from .datasets import load_dataset
+from .devices import current_device, describe
 from .model import build_model
 from .predict import Predictor
 from .sampling import train_positions
@@ -93,6 +95,14 @@ def thesis_epoch(cfg: TrainConfig, clips, model: nn.Module, optimizer, seed: int
     return time.perf_counter() - t0
 
 
+def _load_average() -> float | None:
+    """1-minute load average: how busy the (shared) machine was; ratios are measured side by side anyway."""
+    try:
+        return round(os.getloadavg()[0], 1)
+    except (AttributeError, OSError):  # not on Windows
+        return None
+
+
 def run_bench(clips: int = 24, as_json: bool = False, workdir: str | None = None, epochs: int = 10) -> dict:
     tmp = Path(workdir or tempfile.mkdtemp(prefix="arlib-bench-"))
     say = print
@@ -106,23 +116,24 @@ def run_bench(clips: int = 24, as_json: bool = False, workdir: str | None = None
         ds = load_dataset(data=cfg.data, val_fraction=cfg.val_fraction)
         backbone = load_backbone(cfg.backbone)  # loaded once, outside every timing
 
-        # (e) backbone throughput: the runtime encode() uses (ONNX Runtime on the CPU) against eager
-        # PyTorch fp32, same frames, same process, interleaved so both see the same machine load
+        # (e) backbone throughput: the runtime encode() uses (ONNX Runtime on the CPU, or the GPU) against
+        # eager PyTorch fp32 on the CPU, same frames, same process, interleaved so both see the same load
+        eager = load_backbone(cfg.backbone, device="cpu", runtime="torch")
         size = backbone.spec.preprocessing.input_size
         frames = np.random.default_rng(0).integers(0, 255, (64, size, size, 3), dtype=np.uint8)
-        fast_out, eager_out = backbone.encode(frames[:16]), backbone.encode_torch(frames[:8])  # warm-up
+        fast_out, eager_out = backbone.encode(frames[:16]), eager.encode_torch(frames[:8])  # warm-up
         fast_s, eager_s = [], []
         for _ in range(2):
             t = time.perf_counter()
             fast_out = backbone.encode(frames)
             fast_s.append(time.perf_counter() - t)
             t = time.perf_counter()
-            eager_out = backbone.encode_torch(frames)
+            eager_out = eager.encode_torch(frames)
             eager_s.append(time.perf_counter() - t)
         backbone_fps = len(frames) / min(fast_s)
         eager_fps = len(frames) / min(eager_s)
         backbone_diff = float(np.abs(fast_out - eager_out).max())
-        say(f"(e) backbone: {backbone_fps:.1f} frames/s with {backbone.runtime}, {eager_fps:.1f} eager PyTorch "
+        say(f"(e) backbone: {backbone_fps:.1f} frames/s with {backbone.runtime}, {eager_fps:.1f} eager PyTorch CPU "
             f"({backbone_fps / eager_fps:.2f}x), features differ by at most {backbone_diff:.1e}")
 
         # (a) thesis loop: one epoch timed, times the epoch count
@@ -172,7 +183,8 @@ def run_bench(clips: int = 24, as_json: bool = False, workdir: str | None = None
                           "clip_latencies": [round(x, 3) for x in latencies]},
             "setup": {"clips": clips, "epochs": epochs, "frames_per_clip": 175, "backbone": cfg.backbone,
                       "seq_len": cfg.seq_len, "cache_frames": cfg.cache_frames,
-                      "views": training_views(cfg.crops, cfg.flip), "threads": torch.get_num_threads()},
+                      "views": training_views(cfg.crops, cfg.flip), "threads": torch.get_num_threads(),
+                      "device": describe(current_device()), "load_average": _load_average()},
         }
         say(f"speed-up end to end {result['train_speedup_end_to_end']}x, cached re-run {result['train_speedup_cached_rerun']}x")
         if as_json:
