@@ -1,4 +1,4 @@
-"""arlib (or python -m arlib) {train,evaluate,predict,live,cv,cache,extract-frames,demo-data,backbones,bench}"""
+"""arlib (or python -m arlib) {train,evaluate,predict,live,cv,cache,extract-frames,demo-data,export,backbones,bench}"""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from pathlib import Path
 
 from .errors import ArlibError
 
-from .shipped import shipped_checkpoint
-
-DEMO_CHECKPOINT = shipped_checkpoint("demo")  # the synthetic demo twins
-UCF_CHECKPOINT = shipped_checkpoint("ucf9-mini")  # the thesis's 9 UCF-101 classes, trained on ucf101-mini
+from .places import DEMO_CHECKPOINT, UCF_CHECKPOINT  # noqa: F401  (kept importable from here)
 
 
 def _set_threads() -> None:
@@ -92,7 +89,18 @@ def cmd_train(a) -> int:
     from .runs import validate_run_path
     from .train import train
 
-    cfg = None if a.resume else config_from_args(a)
+    if a.resume:
+        cfg = None
+    elif a.config:  # written once by the library (arlib.jobs.launch): the whole TrainConfig as JSON
+        from .fileio import read_json
+        from .train import TrainConfig
+
+        saved = read_json(a.config, None)
+        if not isinstance(saved, dict):
+            raise ArlibError(f"Training configuration {a.config} is missing or not a JSON object.")
+        cfg = TrainConfig.from_dict(saved)
+    else:
+        cfg = config_from_args(a)
     out = Path(a.out or f"runs/{(cfg.model if cfg else 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
     validate_run_path(a.out or out)
     a.log_path = out / "train.log"  # named by main() if something unexpected happens
@@ -117,25 +125,17 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
-def newest_finished_best(runs_dir: str | Path = "runs") -> Path | None:
-    from .runs import list_runs
-
-    for run in list_runs(runs_dir):
-        if run.read_status().get("state") == "finished" and run.checkpoint("best").exists():
-            return run.checkpoint("best")
-    return None
-
-
-def default_checkpoint(runs_dir: str | Path = "runs") -> Path:
-    """The best checkpoint of the newest finished run, else the shipped UCF-101 (9 classes) checkpoint."""
-    return newest_finished_best(runs_dir) or (UCF_CHECKPOINT if UCF_CHECKPOINT.is_file() else DEMO_CHECKPOINT)
-
-
 def cmd_predict(a) -> int:
     from . import viz
+    from .places import default_checkpoint, short_path
     from .predict import Predictor
 
-    predictor = Predictor(a.checkpoint or default_checkpoint())
+    # Without --checkpoint: the same default the studio gives the first clip (a real clip gets a real model).
+    checkpoint = Path(a.checkpoint) if a.checkpoint else default_checkpoint(Path(a.clips[0]))
+    predictor = Predictor(checkpoint)
+    used = short_path(checkpoint)
+    if not a.json:
+        print(f"checkpoint: {used}{'' if a.checkpoint else ' (default; choose with --checkpoint)'}", flush=True)
     want_heat = a.heatmaps or a.heatmap_class is not None or a.heatmap_attention
     if a.heatmap_class is not None:
         predictor.class_index(a.heatmap_class)  # an unknown class is one sentence before any clip is read
@@ -146,21 +146,27 @@ def cmd_predict(a) -> int:
                                             heatmap_class=a.heatmap_class, heatmap_attention=a.heatmap_attention)
         if isinstance(result, dict):
             failures += 1
-            print(json.dumps(result) if a.json else f"{clip}: error: {result['error']}", flush=True)
+            print(json.dumps(dict(result, checkpoint=used)) if a.json else f"{clip}: error: {result['error']}",
+                  flush=True)
             continue
+        gif_note = ""
         if a.gif:
             target = gif_dir / f"{Path(clip).stem}.gif" if gif_dir else Path(a.gif)
             target.parent.mkdir(parents=True, exist_ok=True)
             best = result.top_k[0]
             target.write_bytes(viz.annotated_gif(result.frames, best["label"], best["probability"], result.attention,
                                                  heat=result.heat))
+            gif_note = f"  GIF: {target}"
         if a.json:
-            print(json.dumps(result.to_json()), flush=True)
+            row = dict(result.to_json(), checkpoint=used)
+            if a.gif:
+                row["gif"] = str(target)
+            print(json.dumps(row), flush=True)
         else:
             best = result.top_k[0]
             others = ", ".join(f"{r['label']} {r['probability']:.1%}" for r in result.top_k[1:])
             print(f"{clip}: {best['label']} {best['probability']:.1%}  (then {others})  "
-                  f"[{sum(result.seconds.values()):.2f} s]\n  {result.attention_summary}", flush=True)
+                  f"[{sum(result.seconds.values()):.2f} s]{gif_note}\n  {result.attention_summary}", flush=True)
             for warning in result.warnings:
                 print(f"  warning: {warning}", flush=True)
     return 1 if failures else 0
@@ -254,9 +260,10 @@ def cmd_export(a) -> int:
 
 def cmd_live(a) -> int:
     from .live import run_live, summarize
+    from .places import default_checkpoint
 
     updates = []
-    for update in run_live(a.source, a.checkpoint or default_checkpoint(), realtime=not a.fast, window_s=a.window,
+    for update in run_live(a.source, a.checkpoint or default_checkpoint(uploaded=True), realtime=not a.fast, window_s=a.window,
                            update_every_s=a.every, smoothing=a.smoothing, top_k=a.top_k, max_seconds=a.seconds,
                            heat_map=a.heatmap):
         if a.summary:
@@ -284,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(p)
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
+    p.add_argument("--config", help="a TrainConfig JSON file (what the studio writes); other model/data flags are ignored")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_arg(p)
     p.set_defaults(func=cmd_train)
@@ -298,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the action in clips or frame folders")
     p.add_argument("clips", nargs="+")
-    p.add_argument("--checkpoint", help="default: best of the newest finished run in runs/, else the shipped ucf9-mini checkpoint")
+    p.add_argument("--checkpoint", help="default: as in the studio, the best of the newest finished run trained on the same "
+                                        "kind of data as the first clip (demo or real), else the shipped checkpoint of "
+                                        "that kind; the one used is always printed")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--windows", type=int, default=1, help="average N consecutive temporal windows")
     p.add_argument("--gif", help="write the annotated GIF here (a folder when several clips are given)")

@@ -19,15 +19,17 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import ArlibError
 from .fileio import atomic_write_json, read_json
 from .runs import ACTIVE_STATES, RunDir, list_runs, process_alive, validate_run_name
+from .train import TrainConfig, make_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAUNCH_FILE = "launch.json"
+REQUEST_FILE = "requested_config.json"  # the configuration a launch asks for; the trainer writes config.json
 TERMINAL_STATES = ("finished", "stopped", "failed", "died")
 LOCK_ERROR = "Another training job is running"
 
@@ -52,20 +54,17 @@ class TrainOptions:
     lr: float | None = None
     preset: str | None = None
 
+    def to_config(self) -> TrainConfig:
+        values = {k: v for k, v in asdict(self).items() if k != "preset" and v not in (None, "")}
+        return make_config(self.preset, **values)
 
-def train_command(out: str | Path, options: TrainOptions | None = None, resume: bool = False,
-                  epochs: int | None = None, extra: list[str] | None = None) -> list[str]:
-    """The argv of `python -m arlib train ... --out OUT --quiet` (or `--resume`)."""
+
+def train_command(out: str | Path, config_file: Path | None = None, resume: bool = False,
+                  epochs: int | None = None) -> list[str]:
+    """The argv of `python -m arlib train --config FILE --out OUT --quiet` (or `--resume [--epochs N]`)."""
     cmd = [sys.executable, "-m", "arlib", "train"]
-    if options is not None:
-        o = options
-        pairs = [("--data", o.data), ("--splits", o.splits), ("--split", o.split), ("--classes", o.classes),
-                 ("--backbone", o.backbone), ("--model", o.model), ("--epochs", o.epochs),
-                 ("--batch-size", o.batch_size), ("--seq-len", o.seq_len), ("--lr", o.lr), ("--preset", o.preset)]
-        for flag, value in pairs:
-            if value is not None and value != "":
-                cmd += [flag, str(value)]
-    cmd += list(extra or [])
+    if config_file is not None:
+        cmd += ["--config", str(config_file)]
     if resume:
         cmd.append("--resume")
         if epochs:
@@ -74,25 +73,12 @@ def train_command(out: str | Path, options: TrainOptions | None = None, resume: 
     return cmd
 
 
-def config_to_args(config: dict) -> list[str]:
-    """A saved config.json as CLI flags: restarts a run from scratch with exactly its settings."""
-    flags = {"data": "--data", "splits": "--splits", "split": "--split", "classes": "--classes",
-             "features": "--features", "val_fraction": "--val-fraction", "cache_dir": "--cache-dir",
-             "backbone": "--backbone", "cache_frames": "--cache-frames", "model": "--model",
-             "latent_dim": "--latent-dim", "hidden_dim": "--hidden-dim", "head_dim": "--head-dim",
-             "num_layers": "--num-layers", "dropout": "--dropout", "epochs": "--epochs",
-             "batch_size": "--batch-size", "seq_len": "--seq-len", "lr": "--lr", "weight_decay": "--weight-decay",
-             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "preset": "--preset"}
-    args: list[str] = []
-    for key, flag in flags.items():
-        value = config.get(key)
-        if value is not None and value != "":
-            args += [flag, str(value)]
-    if config.get("crops"):
-        args += ["--crops", ",".join(config["crops"])]
-    if config.get("flip") is False:
-        args.append("--no-flip")
-    return args
+def write_request(run: RunDir, config: TrainConfig | dict) -> Path:
+    """The one place a launch writes its training configuration: the trainer reads it back with --config."""
+    run.path.mkdir(parents=True, exist_ok=True)
+    target = run.path / REQUEST_FILE
+    atomic_write_json(target, config.to_dict() if isinstance(config, TrainConfig) else dict(config))
+    return target
 
 
 # ---------------------------------------------------------------------------------------------- state
@@ -162,7 +148,8 @@ def _last_error_line(run: RunDir) -> str | None:
 
 
 def job_state(run: RunDir) -> dict:
-    """status.json made whole for display: state, error, progress fraction, a progress line."""
+    """status.json made whole: state (incl. 'starting' before the trainer's first write), error, active,
+    has_last. How to show it (progress bar, ETA) is the studio's business (studio/job_view.py)."""
     _reap()
     status = dict(run.read_status())
     launch = read_launch(run)
@@ -182,49 +169,8 @@ def job_state(run: RunDir) -> dict:
         status["error"] = _last_error_line(run) or "The trainer failed; read the log below."
     status["state"] = state
     status["active"] = state in ACTIVE_STATES
-    status["fraction"], status["line"] = _progress(status)
     status["has_last"] = run.checkpoint("last").exists()
     return status
-
-
-def _progress(s: dict) -> tuple[float, str]:
-    state = s.get("state")
-    epochs = int(s.get("epochs") or 0)
-    epoch = int(s.get("epoch") or 0)
-    if state == "finished":
-        n = epochs or epoch
-        return 1.0, f"finished: {n} epoch{'s' if n != 1 else ''}"
-    phase = s.get("phase") or state
-    if phase == "features":
-        done, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)
-        return (done / total if total else 0.0), s.get("message") or "computing features"
-    if not epochs:
-        return 0.0, s.get("message") or str(state)
-    steps = int(s.get("steps_per_epoch") or 0)
-    step = int(s.get("step") or 0)
-    if phase == "training" and steps and epoch >= 1:
-        done = (epoch - 1) + min(step, steps) / steps
-        line = f"epoch {epoch}/{epochs} · step {min(step, steps)}/{steps}"
-    else:
-        done = epoch
-        line = s.get("message") or f"epoch {epoch}/{epochs}"
-    eta = s.get("eta_s")
-    if s.get("active") or state in ACTIVE_STATES:
-        if eta is not None and phase == "training":
-            line += f" · about {format_seconds(eta)} left"
-    return max(0.0, min(1.0, done / epochs)), line
-
-
-def format_seconds(seconds) -> str:
-    """Short enough for a metric tile: '45 s', '3m 20s', '29 min', '2h 05m'."""
-    seconds = max(0, int(round(float(seconds))))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
 # ---------------------------------------------------------------------------------------------- actions
@@ -276,7 +222,7 @@ def _wait_for_start(run: RunDir, proc: subprocess.Popen, wait_s: float) -> None:
 
 
 def _remove_stillborn(run: RunDir) -> None:
-    for name in ("config.json", LAUNCH_FILE, "train.log", "metrics.jsonl"):
+    for name in ("config.json", LAUNCH_FILE, REQUEST_FILE, "train.log", "metrics.jsonl"):
         (run.path / name).unlink(missing_ok=True)
     try:
         run.path.rmdir()
@@ -284,18 +230,19 @@ def _remove_stillborn(run: RunDir) -> None:
         pass
 
 
-def launch(root: str | Path, name: str, options: TrainOptions, wait_s: float = 20.0) -> RunDir:
+def launch(root: str | Path, name: str, options: TrainOptions | TrainConfig, wait_s: float = 20.0) -> RunDir:
     """Start a new run root/name; refuses (ArlibError, one sentence) when a job runs or the name is taken."""
     validate_run_name(name)
+    config = options.to_config() if isinstance(options, TrainOptions) else options
     root = Path(root)
     with _launch_lock:
         busy = active_job(root)
         if busy is not None:
             raise _busy_error(busy)
         run = RunDir(root / name)
-        if run.exists() or (run.path / LAUNCH_FILE).exists():
+        if run.exists() or (run.path / LAUNCH_FILE).exists() or (run.path / REQUEST_FILE).exists():
             raise ArlibError(f"A run named '{name}' already exists in {root}; choose another name, or resume that run.")
-        return _start(run, train_command(run.path.resolve(), options), wait_s)
+        return _start(run, train_command(run.path.resolve(), write_request(run, config)), wait_s)
 
 
 def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float = 20.0) -> RunDir:
@@ -320,9 +267,10 @@ def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float
             config["epochs"] = int(epochs)
         if run.read_metrics():
             raise ArlibError(f"Run '{name}' has metrics but no checkpoints/last to resume from; launch a new run.")
+        request = write_request(run, config)
         for stale in ("config.json", "status.json", "metrics.jsonl"):
             (run.path / stale).unlink(missing_ok=True)
-        return _start(run, train_command(run.path.resolve(), extra=config_to_args(config)), wait_s)
+        return _start(run, train_command(run.path.resolve(), request), wait_s)
 
 
 def stop(run: RunDir) -> str:

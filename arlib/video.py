@@ -796,6 +796,44 @@ def _encode(path: Path, frames: np.ndarray, fps: float, codec: str) -> None:
         container.mux(stream.encode())
 
 
+def transcode_for_browser(src, dst, max_frames: int = 900, short_side: int = 360) -> Path:
+    """H.264 MP4 (even sizes, yuv420p, faststart) of a clip or frame folder that browsers cannot play.
+
+    Streams decode -> scale -> encode one frame at a time, so memory stays a frame however long the clip;
+    the first `max_frames` frames are kept and the shorter side is at most `short_side` (never enlarged).
+    """
+    src, dst = Path(src), Path(dst)
+    info = probe(src)
+    side = min(short_side, info.width, info.height)
+
+    def even_size(width: int, height: int) -> tuple[int, int]:
+        w, h = _scaled_size(width, height, side)
+        return max(2, w // 2 * 2), max(2, h // 2 * 2)
+
+    scaler = _Scaler(even_size)
+    rate = Fraction(info.fps).limit_denominator(1001)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with av.open(str(dst), "w", options={"movflags": "+faststart"}) as container:
+            stream = None
+            for count, array in enumerate(_all_frames(src, scaler)):
+                if count >= max_frames:
+                    break
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=rate,
+                                                  options={"preset": "ultrafast", "crf": "26"})
+                    stream.height, stream.width = array.shape[:2]
+                    stream.pix_fmt = "yuv420p"
+                    stream.codec_context.gop_size = max(1, round(info.fps))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+            if stream is None:
+                raise VideoError(f"{src} has no decodable frames to show.")
+            container.mux(stream.encode())
+    except _FFMPEG_ERRORS as error:
+        raise VideoError(f"{src} could not be converted for the browser ({_reason(error)}).") from error
+    return dst
+
+
 def _palette_frame(array: np.ndarray) -> av.VideoFrame:
     """A GIF frame with its own adaptive 256-colour palette (swscale's fixed palette bands flat colours)."""
     image = Image.fromarray(array).quantize(256)

@@ -20,13 +20,14 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from arlib import jobs  # noqa: E402
-from arlib.app_support import materialised, safe_filename, ClipSource  # noqa: E402
+from studio import job_view  # noqa: E402
+from studio.uploads import ClipSource, materialised, safe_filename  # noqa: E402
 from arlib.cli import DEMO_CHECKPOINT  # noqa: E402
 from arlib.fileio import atomic_write_json  # noqa: E402
 from arlib.runs import RunDir  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = ["pages/home.py", "pages/data.py", "pages/train.py", "pages/metrics.py", "pages/predict.py", "pages/compare.py"]
+PAGES = ["app_pages/home.py", "app_pages/data.py", "app_pages/train.py", "app_pages/metrics.py", "app_pages/predict.py", "app_pages/compare.py"]
 TIMEOUT = 60
 
 
@@ -105,13 +106,13 @@ def test_pages_render_with_a_finished_run(env, trained_runs, monkeypatch):
     for page in PAGES:
         at.switch_page(page).run(timeout=TIMEOUT)
         no_problems(at)
-    at.switch_page("pages/metrics.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/metrics.py").run(timeout=TIMEOUT)
     titles = chart_titles(at)
     assert {"Loss", "Accuracy", "Per-class recall"} <= set(titles), titles
     assert any(t.startswith("Confusion matrix") for t in titles), titles
-    at.switch_page("pages/train.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/train.py").run(timeout=TIMEOUT)
     assert any("finished" in m.value for m in at.markdown)
-    at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/compare.py").run(timeout=TIMEOUT)
     no_problems(at)
     assert "Attention over time (one axis)" in chart_titles(at)
 
@@ -119,16 +120,16 @@ def test_pages_render_with_a_finished_run(env, trained_runs, monkeypatch):
 def test_default_checkpoint_follows_the_kind_of_clip(env, trained_runs, monkeypatch):
     """A finished demo run is the default for demo clips, never for a real clip: that gets the shipped
     UCF-101 checkpoint until a run on real data exists."""
-    from arlib import app_support
+    from studio.checkpoint_picker import default_for
     from arlib.cli import UCF_CHECKPOINT
 
     monkeypatch.setenv("ARLIB_RUNS_DIR", str(trained_runs))
     demo_clip = sorted((env["data"] / "demo" / "UCF-101" / "Grow").glob("*.avi"))[0]
     demo_best = trained_runs / "demo2" / "checkpoints" / "best.safetensors"
-    assert app_support.default_checkpoint(app_support.ClipSource(demo_clip.name, path=demo_clip)) == demo_best
-    assert app_support.default_checkpoint(None) == demo_best
-    upload = app_support.ClipSource("mine.mp4", data=b"not needed to choose")
-    assert app_support.default_checkpoint(upload) == (UCF_CHECKPOINT if UCF_CHECKPOINT.is_file() else env["demo_ckpt"])
+    assert default_for(ClipSource(demo_clip.name, path=demo_clip)) == demo_best
+    assert default_for(None) == demo_best
+    upload = ClipSource("mine.mp4", data=b"not needed to choose")
+    assert default_for(upload) == (UCF_CHECKPOINT if UCF_CHECKPOINT.is_file() else env["demo_ckpt"])
 
 
 def test_home_shows_state_of_things(env):
@@ -146,7 +147,7 @@ def test_home_shows_state_of_things(env):
 def test_predict_uploaded_clip_shows_prediction_and_attention(env):
     """Drives st.file_uploader directly (AppTest supports it in this Streamlit version)."""
     at = app()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     clip = sorted((env["data"] / "demo" / "UCF-101" / "Grow").glob("*.avi"))[-1]
     at.file_uploader(key="predict_clip_upload").set_value(("../../evil name ü.avi", clip.read_bytes(),
                                                              "video/x-msvideo"))
@@ -175,7 +176,7 @@ def test_long_clip_gets_a_timeline(env, tmp_path):
     frames = np.concatenate([render_clip("Grow", [1, 2], num_frames=150), render_clip("Shrink", [3, 4], num_frames=150)])
     clip = write_clip(tmp_path / "long.mp4", frames, fps=12)  # 25 s: longer than ~20 s
     at = app()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     at.file_uploader(key="predict_clip_upload").set_value(("long.mp4", clip.read_bytes(), "video/mp4"))
     at.run(timeout=TIMEOUT)
     no_problems(at)
@@ -220,14 +221,14 @@ def test_predict_shows_the_clips_warnings_next_to_the_answer(env, tmp_path):
 
 def test_predict_example_clip_path(env):
     at = app()
-    at.switch_page("pages/predict.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/predict.py").run(timeout=TIMEOUT)
     no_problems(at)
     assert "Attention over time" in chart_titles(at)
 
 
 def test_bad_upload_is_one_sentence(env):
     at = app()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     at.file_uploader(key="predict_clip_upload").set_value(("broken.mp4", b"this is not a video" * 50, "video/mp4"))
     at.run(timeout=TIMEOUT)
     assert not at.exception
@@ -238,7 +239,7 @@ def test_bad_upload_is_one_sentence(env):
 
 def test_missing_dataset_folder_is_one_sentence(env):
     at = app()
-    at.switch_page("pages/data.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
     no_problems(at)
     at.text_input(key="data_path").set_value("/nonexistent/dataset").run()
     assert not at.exception
@@ -250,7 +251,7 @@ def test_data_page_lists_unreadable_clips(env, tmp_path):
     shutil.copytree(env["data"] / "demo" / "UCF-101", data)  # folder per class, no split files
     (data / "Grow" / "v_Grow_broken.mp4").write_bytes(b"not a video" * 100)
     at = app()
-    at.switch_page("pages/data.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
     at.text_input(key="data_path").set_value(str(data)).run(timeout=TIMEOUT)
     no_problems(at)
     assert any("Folder-per-class" in s.value for s in at.success)
@@ -263,7 +264,7 @@ def test_compare_with_one_checkpoint_explains(env, tmp_path, monkeypatch):
     shutil.copy(env["demo_ckpt"], only)
     monkeypatch.setenv("ARLIB_DEMO_CHECKPOINT", str(only))
     at = app()
-    at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/compare.py").run(timeout=TIMEOUT)
     no_problems(at)
     assert any("Only one checkpoint" in i.value for i in at.info)
 
@@ -303,7 +304,7 @@ def fake_active_run(runs: Path, name: str = "busy") -> RunDir:
 def test_second_launch_is_refused(env):
     fake_active_run(env["runs"])
     at = app()
-    at.switch_page("pages/train.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/train.py").run(timeout=TIMEOUT)
     no_problems(at)
     assert any("busy" in i.value for i in at.info)
     at.form_submit_button[0].click().run(timeout=TIMEOUT)
@@ -314,7 +315,7 @@ def test_second_launch_is_refused(env):
 
 def test_bad_run_name_is_refused(env):
     at = app()
-    at.switch_page("pages/train.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/train.py").run(timeout=TIMEOUT)
     name_box = [t for t in at.text_input if t.label == "Run name"][0]
     name_box.set_value("../escape")
     at.form_submit_button[0].click().run(timeout=TIMEOUT)
@@ -360,7 +361,7 @@ def test_launch_stop_resume_die_resume(env):
     assert state["state"] == "died" and "resume" in state["error"]
 
     at = app()  # the Train page shows the error sentence, the log, and offers Resume
-    at.switch_page("pages/train.py").run(timeout=TIMEOUT)
+    at.switch_page("app_pages/train.py").run(timeout=TIMEOUT)
     assert not at.exception
     assert any("stopped without saying why" in e.value for e in at.error)
     epoch = int(json.loads(run.status_path.read_text()).get("epoch") or 0)
@@ -369,7 +370,7 @@ def test_launch_stop_resume_die_resume(env):
     assert not at.exception and not at.error
     state = jobs.wait_until_done(run, 120)
     assert state["state"] == "finished", run.log_tail()
-    assert state["fraction"] == 1.0
+    assert job_view.progress(state)[0] == 1.0
 
 
 def test_trainer_lock_error_is_surfaced(env, tmp_path):

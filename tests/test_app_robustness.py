@@ -243,7 +243,7 @@ def test_upload_limit_comes_from_config(monkeypatch, demo_data):
     assert config.get_option("server.maxUploadSize") == limit
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     uploader = at.file_uploader(key="predict_clip_upload")
     assert uploader.proto.max_upload_size_mb == limit
     assert f"up to {limit} MB" in uploader.help
@@ -391,7 +391,7 @@ def test_bad_uploads_are_one_sentence_and_the_page_keeps_working(monkeypatch, de
            ("sound.mp4", _audio_only_mp4(tmp_path / "sound.mp4"), "video/mp4")]
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     assert not at.exception and not at.error
     for name, data, mime in bad:
         at.file_uploader(key="predict_clip_upload").set_value((name, data, mime))

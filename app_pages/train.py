@@ -6,21 +6,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from arlib import app_support as app
-from arlib import jobs, viz
+from arlib import jobs, places, viz
 from arlib.backbones import DEFAULT_BACKBONE, REGISTRY, availability
 from arlib.datasets import load_dataset
 from arlib.errors import ArlibError
 from arlib.model import MODEL_KINDS
 from arlib.runs import RunDir, validate_run_name
 from arlib.train import PRESETS, TrainConfig
+from studio import charts, clips, formatting, job_view, resources
+from studio.errors import guard
 
-app.require_navigation()
 st.title("Train")
 st.caption("Training runs as its own process and writes runs/<name>/; this page only reads that folder, so a "
            "reload or a closed browser loses nothing. One job at a time on this machine.")
 
-root = app.runs_dir()
+root = places.runs_dir()
 MODEL_HELP = {"attention": "BiLSTM + attention (thesis)", "lstm": "BiLSTM, no attention",
               "frame_avg": "per-frame baseline"}
 form_col, watch_col = st.columns([2, 3], gap="large")
@@ -28,21 +28,21 @@ form_col, watch_col = st.columns([2, 3], gap="large")
 # ------------------------------------------------------------------------------------------------ new run
 with form_col:
     st.subheader("New run")
-    with app.guard("the training form"):
+    with guard("the training form"):
         busy = jobs.active_job(root)
         if busy is not None:
             st.info(f"Run '{busy.name}' is training; a new run can start when it finishes or is stopped "
                     "(one job at a time on this machine).", icon=":material/hourglass_top:")
-        st.session_state.setdefault("train_data", str(app.demo_data_path()))
+        st.session_state.setdefault("train_data", str(places.demo_data_path()))
         data_text = st.text_input("Dataset folder", key="train_data",
                                   help="As on the Data page: one subfolder per class, split files found nearby.")
-        data_path = app.user_path(data_text) if data_text.strip() else None
+        data_path = places.user_path(data_text) if data_text.strip() else None
         info = None
         if data_path is not None:
-            if data_path == app.demo_data_path():
-                app.ensure_demo_dataset()
+            if data_path == places.demo_data_path():
+                clips.ensure_demo_dataset()
             try:
-                info = app.dataset_info(str(data_path), 1)
+                info = resources.dataset_info(str(data_path), 1)
                 st.caption(info["description"])
             except ArlibError as exc:
                 st.error(str(exc), icon=":material/error:")
@@ -65,7 +65,7 @@ with form_col:
                                     usable else 0, key="train_backbone",
                                     format_func=lambda k: f"{k} ({REGISTRY[k].feature_dim}-d, "
                                                           f"{REGISTRY[k].preprocessing.input_size}px)")
-            notes = app.unavailable_backbones()
+            notes = formatting.unavailable_backbones()
             if notes:
                 st.caption("Not available here: " + "; ".join(notes))
             a, b, c = st.columns(3)
@@ -105,18 +105,18 @@ def curves(run: RunDir) -> None:
     if not rows:
         st.caption("Curves appear after the first epoch.")
         return
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(app.legend_below(app.epoch_axis(viz.metric_curves(
+    l, r = st.columns(2)
+    with l:
+        st.plotly_chart(charts.legend_below(charts.epoch_axis(viz.metric_curves(
             {run.name: rows}, ["train_loss", "val_loss"], "Loss"), {run.name: rows})), key="train_loss_fig")
-    with right:
-        st.plotly_chart(app.legend_below(app.epoch_axis(viz.metric_curves(
+    with r:
+        st.plotly_chart(charts.legend_below(charts.epoch_axis(viz.metric_curves(
             {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"], "Accuracy"), {run.name: rows})),
             key="train_acc_fig")
 
 
 def panel(name: str) -> None:
-    with app.guard("the run"):
+    with guard("the run"):
         run = RunDir(root / name)
         s = jobs.job_state(run)
         state = s["state"]
@@ -126,7 +126,7 @@ def panel(name: str) -> None:
             st.rerun()  # the job just ended: refresh the whole page (run list, form, sidebar)
 
         config = run.read_config()
-        st.markdown(f"#### {name} &nbsp; {app.state_badge(state)}")
+        st.markdown(f"#### {name} &nbsp; {formatting.state_badge(state)}")
         if config:
             lr = config.get("lr")
             st.caption(f"{'/'.join(Path(str(config.get('data'))).parts[-2:])} · classes {config.get('classes') or 'all'}"
@@ -135,18 +135,19 @@ def panel(name: str) -> None:
                        f"{lr if lr is None else format(lr, 'g')} · preset {config.get('preset') or 'none'}")
         if state in ("failed", "died") and s.get("error"):
             st.error(s["error"], icon=":material/error:")
-        st.progress(s["fraction"], text=s["line"])
+        fraction, line = job_view.progress(s)
+        st.progress(fraction, text=line)
         last = s.get("last_metrics") or {}
         m = st.columns(4)
         m[0].metric("Epoch", f"{s.get('epoch') or 0}/{s.get('epochs') or config.get('epochs') or '?'}")
         if s["active"]:
             eta = s.get("eta_s") if s.get("phase") in ("training", "evaluating") else None
-            m[1].metric("Time left", "–" if eta is None else jobs.format_seconds(eta))
+            m[1].metric("Time left", "–" if eta is None else formatting.format_seconds(eta))
         else:
-            m[1].metric("Time taken", jobs.format_seconds(s.get("elapsed_s") or 0))
+            m[1].metric("Time taken", formatting.format_seconds(s.get("elapsed_s") or 0))
         loss = s.get("train_loss") if s["active"] else last.get("train_loss", s.get("train_loss"))
         m[2].metric("Train loss", f"{loss:.3f}" if loss is not None else "–")
-        m[3].metric("Best val top-1", app.pct(s.get("best_val_top1")), help=f"last epoch: {app.pct(last.get('val_top1'))}")
+        m[3].metric("Best val top-1", formatting.pct(s.get("best_val_top1")), help=f"last epoch: {formatting.pct(last.get('val_top1'))}")
 
         if s["active"]:
             if st.button("Stop", icon=":material/stop:", key="train_stop",
@@ -176,7 +177,7 @@ def panel(name: str) -> None:
 
 with watch_col:
     st.subheader("Runs")
-    with app.guard("the run list"):
+    with guard("the run list"):
         runs = jobs.list_jobs(root)
         if not runs:
             st.info("No runs yet: launch one with the form (the demo preset on the demo data takes about a minute).")

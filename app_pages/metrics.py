@@ -5,20 +5,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from arlib import app_support as app
-from arlib import viz
+from arlib import places, viz
 from arlib.runs import list_runs
+from studio import charts, formatting, playback, prediction, resources
+from studio.errors import guard
 
-app.require_navigation()
 st.title("Metrics")
 st.caption("Pick runs to compare their curves; pick one run and an epoch for the confusion matrix, recall and the "
            "clips it got wrong.")
 
-with app.guard("the run list"):
-    runs = {r.name: r for r in list_runs(app.runs_dir()) if app.run_metrics(r)}
+with guard("the run list"):
+    runs = {r.name: r for r in list_runs(places.runs_dir()) if resources.run_metrics(r)}
 if not runs:
     st.info("No run has finished an epoch yet. Train one on the Train page (the demo preset takes about a minute).")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 names = list(runs)
@@ -26,18 +26,18 @@ chosen = st.multiselect("Runs", names, default=names[:1], key="metrics_runs")
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
-rows = {name: app.run_metrics(runs[name]) for name in chosen}
+rows = {name: resources.run_metrics(runs[name]) for name in chosen}
 
-with app.guard("the curves"):
+with guard("the curves"):
     left, right = st.columns(2, gap="large")
     with left:
-        st.plotly_chart(app.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows),
+        st.plotly_chart(charts.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows),
                         key="metrics_loss")
     with right:
-        st.plotly_chart(app.epoch_axis(viz.metric_curves(
+        st.plotly_chart(charts.epoch_axis(viz.metric_curves(
             rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"], "Accuracy"), rows),
             key="metrics_acc")
-    table = [row for name in chosen for row in app.epoch_table(rows[name], name if len(chosen) > 1 else None)]
+    table = [row for name in chosen for row in charts.epoch_table(rows[name], name if len(chosen) > 1 else None)]
     fmt = {k: st.column_config.NumberColumn(format="percent") for k in
            ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy")}
     fmt.update({k: st.column_config.NumberColumn(format="%.4f") for k in ("train_loss", "val_loss")})
@@ -46,7 +46,7 @@ with app.guard("the curves"):
                  height=min(400, 38 + 35 * len(table)))
 
 st.subheader("One epoch in detail")
-with app.guard("the epoch details"):
+with guard("the epoch details"):
     c1, c2 = st.columns([1, 2])
     focus = c1.selectbox("Run", chosen, key="metrics_focus") if len(chosen) > 1 else chosen[0]
     epochs = [int(r["epoch"]) for r in rows[focus]]
@@ -70,12 +70,12 @@ with app.guard("the epoch details"):
                 recalls[f"{name} · epoch {match[0]['epoch']}"] = match[0]["per_class_recall"]
         if recalls:
             st.plotly_chart(viz.recall_bars(recalls), key="metrics_recall")
-        st.caption(f"Validation: {row.get('num_val_clips', '?')} clips · top-1 {app.pct(row.get('val_top1'))} · "
-                   f"top-5 {app.pct(row.get('val_top5'))} · mean-class {app.pct(row.get('val_mean_class_accuracy'))}"
+        st.caption(f"Validation: {row.get('num_val_clips', '?')} clips · top-1 {formatting.pct(row.get('val_top1'))} · "
+                   f"top-5 {formatting.pct(row.get('val_top5'))} · mean-class {formatting.pct(row.get('val_mean_class_accuracy'))}"
                    + (f" · {row['clips_skipped']} clips skipped (unreadable)" if row.get("clips_skipped") else ""))
 
 st.subheader("Misclassified clips")
-with app.guard("the misclassified clips"):
+with guard("the misclassified clips"):
     wrong = row.get("misclassified") or []
     if not wrong:
         st.success(f"No validation clip was misclassified at epoch {epoch}.", icon=":material/check_circle:")
@@ -98,13 +98,13 @@ with app.guard("the misclassified clips"):
     left, right = st.columns([2, 3], gap="large")
     with left:
         if clip.exists():
-            app.show_video(f"wrong:{clip}:{clip.stat().st_mtime_ns}", clip)
+            playback.show_video(f"wrong:{clip}:{clip.stat().st_mtime_ns}", clip)
     with right:
         st.plotly_chart(viz.attention_curve({f"{item['predicted']} (true {item['label']})":
-                                             app.attention_by_time(times, item["attention"])}),
+                                             prediction.attention_by_time(times, item["attention"])}),
                         key="metrics_wrong_attn")
     if clip.exists():
-        frames = app.frames_at(str(clip), clip.stat().st_mtime_ns, tuple(item["frame_indices"]))
+        frames = resources.frames_at(str(clip), clip.stat().st_mtime_ns, tuple(item["frame_indices"]))
         st.caption("The frames the model saw, each with its attention weight beneath it")
         pred_like = {"attention": item["attention"], "timestamps_s": times}
-        app.show_strip(f"wrong:{clip}", pred_like, frames, budget_px=1150, thumb_h=96)
+        prediction.show_strip(f"wrong:{clip}", pred_like, frames, budget_px=1150, thumb_h=96)

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from arlib import app_support as app
-from arlib import viz
+from arlib import places, viz
 from arlib.errors import ArlibError
+from studio import clips, playback, prediction, resources, uploads
+from studio.errors import guard
 
-app.require_navigation()
 st.title("Compare")
 st.caption("Run several checkpoints on the same clip and set their validation results side by side.")
 
-choices = app.checkpoint_choices()
+choices = places.checkpoint_choices()
 label_of = {str(c.path): c.label for c in choices}
 if len(choices) < 2:
     if choices:
@@ -23,18 +23,18 @@ if len(choices) < 2:
     else:
         st.info("No checkpoint exists yet: the shipped demo checkpoint (arlib/assets/demo.safetensors) is missing and no run has "
                 "saved one. Train the demo on the Train page (about a minute).", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 paths = [str(c.path) for c in choices]
 # Default: the newest run's best and the demo checkpoint (or simply the first two).
 default = [paths[0]]
-demo = str(app.demo_checkpoint())
+demo = str(places.demo_checkpoint())
 default.append(demo if demo in paths and demo != paths[0] else paths[1])
 picked = st.multiselect("Checkpoints (2 to 4)", paths, default=default, max_selections=4, key="compare_ckpts",
                         format_func=label_of.get)
 up, ex, video_col = st.columns([4, 4, 3], gap="medium")
-source = app.clip_picker("compare_clip", up, ex)
+source = clips.clip_picker("compare_clip", up, ex)
 if len(picked) < 2:
     st.info("Pick at least two checkpoints.")
     st.stop()
@@ -47,23 +47,23 @@ def short(path: str) -> str:
 results: dict[str, dict] = {}
 errors: dict[str, str] = {}
 if source is not None:
-    with app.guard("the predictions"):
+    with guard("the predictions"):
         with st.spinner("Predicting with each checkpoint…"):
-            with app.materialised(source) as clip_path:
+            with uploads.materialised(source) as clip_path:
                 for ck in picked:
                     try:
-                        results[ck] = app.predict_clip(source, clip_path, ck)
+                        results[ck] = prediction.predict_clip(source, clip_path, ck)
                     except ArlibError as exc:
                         errors[ck] = str(exc).replace(str(clip_path), source.name)
                 if results:
                     with video_col:
-                        app.show_video(source.key, clip_path, data=source.data)
+                        playback.show_video(source.key, clip_path, data=source.data)
 
     for ck, msg in errors.items():
         st.error(f"{short(ck)}: {msg}", icon=":material/error:")
 
 if results:
-    with app.guard("the side-by-side view"):
+    with guard("the side-by-side view"):
         st.subheader(f"On {source.name}")
         cols = st.columns(len(results), gap="medium")
         for col, (ck, res) in zip(cols, results.items()):
@@ -72,8 +72,8 @@ if results:
                 best = pred["top_k"][0]
                 st.markdown(f"**{short(ck)}**  \n{best['label']} · {best['probability']:.0%}")
                 st.plotly_chart(viz.top_k_bars(pred["top_k"], title="Top predictions"), key=f"cmp_topk_{ck}")
-                app.show_strip(f"cmp:{ck}", pred, res["frames"], budget_px=1100 // len(results) - 20, thumb_h=72)
-        st.plotly_chart(viz.attention_curve({short(ck): app.attention_by_time(r["json"]["timestamps_s"],
+                prediction.show_strip(f"cmp:{ck}", pred, res["frames"], budget_px=1100 // len(results) - 20, thumb_h=72)
+        st.plotly_chart(viz.attention_curve({short(ck): prediction.attention_by_time(r["json"]["timestamps_s"],
                                                                               r["json"]["attention"])
                                              for ck, r in results.items()}, title="Attention over time (one axis)"),
                         key="cmp_attention")
@@ -85,19 +85,19 @@ if results:
             st.success(f"All agree on this clip: **{next(iter(labels.values()))}**.", icon=":material/check_circle:")
 
 st.subheader("Validation results")
-with app.guard("the validation results"):
+with guard("the validation results"):
     metas, rows_of = {}, {}
     for ck in picked:
         try:
-            metas[ck] = app.checkpoint_meta(ck)
+            metas[ck] = resources.checkpoint_meta(ck)
         except ArlibError as exc:
             st.error(f"{short(ck)}: {exc}", icon=":material/error:")
             continue
-        run = app.run_of_checkpoint(ck)
+        run = places.run_of_checkpoint(ck, metas[ck].get("run"))
         epoch = metas[ck].get("epoch")
         row = None
         if run is not None:
-            row = next((r for r in app.run_metrics(run) if r.get("epoch") == epoch), None)
+            row = next((r for r in resources.run_metrics(run) if r.get("epoch") == epoch), None)
         rows_of[ck] = row
     table = []
     for ck, meta in metas.items():

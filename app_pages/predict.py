@@ -2,32 +2,33 @@
 
 import streamlit as st
 
-from arlib import app_support as app
+from studio import clips, formatting, prediction, resources, uploads
+from studio.checkpoint_picker import checkpoint_picker
+from studio.errors import guard
 
-app.require_navigation()
 st.title("Predict")
 st.caption("Upload a clip or pick an example, choose a checkpoint, and see what the model predicts and which "
            "frames it attended to.")
 
 up, ex, right = st.columns([4, 4, 3], gap="medium")
-source = app.clip_picker("predict_clip", up, ex)
+source = clips.clip_picker("predict_clip", up, ex)
 with right:
-    checkpoint = app.checkpoint_picker("predict_checkpoint", source=source)
+    checkpoint = checkpoint_picker("predict_checkpoint", source=source)
     if checkpoint is not None:
-        with app.guard("the checkpoint"):
-            meta = app.checkpoint_meta(checkpoint)
+        with guard("the checkpoint"):
+            meta = resources.checkpoint_meta(checkpoint)
             metrics = meta.get("metrics") or {}
             st.caption(f"{len(meta['classes'])} classes · {meta['model']['kind']} model · backbone "
                        f"{meta.get('backbone')} · {meta['seq_len']} frames · epoch {meta.get('epoch')} · "
-                       f"val top-1 {app.pct(metrics.get('val_top1'))}")
+                       f"val top-1 {formatting.pct(metrics.get('val_top1'))}")
             classes = meta["classes"]
             st.caption("Knows: " + ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12
                                                               else ""))
 
 if source is not None and checkpoint is not None:
-    with app.guard("the prediction"):
+    with guard("the prediction"):
         with st.spinner("Predicting…"):
-            with app.materialised(source) as path:  # an upload lives in a temp folder only this long
-                result = app.predict_clip(source, path, checkpoint)
+            with uploads.materialised(source) as path:  # an upload lives in a temp folder only this long
+                result = prediction.predict_clip(source, path, checkpoint)
                 st.divider()
-                app.show_prediction("predict", source, path, result["json"], result["frames"])
+                prediction.show_prediction("predict", source, path, result["json"], result["frames"])

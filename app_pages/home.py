@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from arlib import app_support as app
-from arlib import jobs
+from arlib import jobs, places
 from arlib.backbones import REGISTRY, availability
 from arlib.runs import list_runs
+from studio import clips, formatting, job_view
+from studio.errors import guard
 
-app.require_navigation()
 st.title("Action Recognition Studio")
 st.markdown(
     "Recognise human actions in video clips with a frozen image backbone, a bidirectional LSTM and temporal "
@@ -21,31 +21,31 @@ c1, c2, c3 = st.columns(3)
 with c1, st.container(border=True):
     st.markdown("**Try the demo**  \nPredict a demo clip with the shipped demo checkpoint.")
     if st.button("Try the demo", type="primary", icon=":material/play_arrow:", key="try_demo", width="stretch"):
-        app.ensure_demo_dataset()
-        if app.demo_checkpoint().is_file():
-            st.session_state["predict_checkpoint"] = str(app.demo_checkpoint())
-        st.switch_page("pages/predict.py")
+        clips.ensure_demo_dataset()
+        if places.demo_checkpoint().is_file():
+            st.session_state["predict_checkpoint"] = str(places.demo_checkpoint())
+        st.switch_page("app_pages/predict.py")
 with c2, st.container(border=True):
     st.markdown("**Train**  \nLaunch a run; the demo preset takes about a minute.")
     if st.button("Train a model", icon=":material/model_training:", key="go_train", width="stretch"):
-        st.switch_page("pages/train.py")
+        st.switch_page("app_pages/train.py")
 with c3, st.container(border=True):
     st.markdown("**Predict**  \nUpload a clip and see the top-5 and the attention.")
     if st.button("Predict a clip", icon=":material/movie:", key="go_predict", width="stretch"):
-        st.switch_page("pages/predict.py")
+        st.switch_page("app_pages/predict.py")
 
 st.subheader("The state of things")
-with app.guard("the state of things"):
-    runs = list_runs(app.runs_dir())
+with guard("the state of things"):
+    runs = list_runs(places.runs_dir())
     finished = [r for r in runs if r.read_status().get("state") == "finished"]
-    active = jobs.active_job(app.runs_dir())
-    demo_ready = (app.demo_root() / "demo.json").exists()
-    ucf = app.ucf_mini_root()
-    ckpt = app.default_checkpoint()
+    active = jobs.active_job(places.runs_dir())
+    demo_ready = (places.demo_root() / "demo.json").exists()
+    ucf = places.ucf_mini_root()
+    ckpt = places.default_checkpoint()
 
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Datasets", 1 + (ucf is not None), help="The built-in demo dataset, plus real UCF-101 clips when found")
-    m2.metric("Runs", len(runs), help=f"{len(finished)} finished; stored in {app.short_path(app.runs_dir())}")
+    m2.metric("Runs", len(runs), help=f"{len(finished)} finished; stored in {places.short_path(places.runs_dir())}")
     m3.metric("Training job", active.name if active else "none")
     avail = availability()
     m4.metric("Backbones available", f"{sum(v is None for v in avail.values())} of {len(avail)}")
@@ -54,17 +54,17 @@ with app.guard("the state of things"):
     with left, st.container(border=True):
         st.markdown("**Datasets**")
         st.markdown(
-            f"- Demo dataset: {'ready at `' + app.short_path(app.demo_root()) + '`' if demo_ready else 'generated on first use into `' + app.short_path(app.demo_root()) + '`'}\n"
+            f"- Demo dataset: {'ready at `' + places.short_path(places.demo_root()) + '`' if demo_ready else 'generated on first use into `' + places.short_path(places.demo_root()) + '`'}\n"
             f"- Real UCF-101 clips: {'`' + str(ucf) + '` (' + str(sum(1 for _ in ucf.glob('*/*'))) + ' clips)' if ucf else 'not found (../shared/ucf101-mini)'}"
         )
         st.markdown("**Checkpoints**")
-        st.markdown(f"- Default for prediction: `{app.short_path(ckpt)}`"
+        st.markdown(f"- Default for prediction: `{places.short_path(ckpt)}`"
                     + ("" if ckpt.exists() else " — missing: train the demo on the Train page"))
         if active:
-            state = jobs.job_state(active)
-            st.markdown(f"**Running:** `{active.name}` · {state['line']}")
-            st.progress(state["fraction"])
-            st.page_link("pages/train.py", label="Watch it on Train", icon=":material/visibility:")
+            fraction, line = job_view.progress(jobs.job_state(active))
+            st.markdown(f"**Running:** `{active.name}` · {line}")
+            st.progress(fraction)
+            st.page_link("app_pages/train.py", label="Watch it on Train", icon=":material/visibility:")
         elif runs:
             newest = runs[0]
             st.markdown(f"**Newest run:** `{newest.name}` · {newest.read_status().get('state', 'unknown')}")
@@ -74,6 +74,6 @@ with app.guard("the state of things"):
                  "input": f"{REGISTRY[name].preprocessing.input_size}px"}
                 for name, reason in avail.items() if reason is None]
         st.dataframe(rows, hide_index=True, width="stretch")
-        notes = app.unavailable_backbones()
+        notes = formatting.unavailable_backbones()
         if notes:
             st.markdown("Not available here:\n" + "\n".join(f"- {n}" for n in notes))

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from arlib import app_support as app
-from arlib import jobs
+from arlib import jobs, places
 from arlib.backbones import availability
 from arlib.datasets import load_dataset
 from arlib.features import DEFAULT_CACHE_DIR, FeatureCache
 from arlib.sampling import cache_grid, test_positions
 from arlib.transforms import training_views
 from arlib.video import probe, read_frames
+from studio import clips, playback, resources
+from studio.errors import guard
 
-app.require_navigation()
 st.title("Data")
 st.caption("A UCF-101 folder with its split files, a folder of frame folders, or simply one folder per class. "
            "The demo dataset is generated on first use.")
@@ -55,8 +55,8 @@ def sampled_frames(path: str, mtime_ns: int, count: int, cache_frames: int) -> d
     return {"frames": frames, "times": [round(float(times[i]), 2) for i in indices], "info": dict(info.__dict__)}
 
 
-demo_default = str(app.demo_data_path())
-ucf = app.ucf_mini_root()
+demo_default = str(places.demo_data_path())
+ucf = places.ucf_mini_root()
 
 
 def use(folder: str) -> None:
@@ -71,7 +71,7 @@ path = c1.text_input("Dataset folder", key="data_path",
 with c3:
     b1, b2, b3 = st.columns(3)
     if b3.button("Rescan", key="rescan", width="stretch", help="Read the folder again (it is cached for 30 s)"):
-        app.dataset_info.clear()
+        resources.dataset_info.clear()
     b1.button("Demo", on_click=use, args=(demo_default,), key="use_demo", help="The synthetic demo dataset",
               width="stretch")
     b2.button("UCF-101", on_click=use, args=(str(ucf),), key="use_ucf", disabled=ucf is None, width="stretch",
@@ -80,18 +80,18 @@ split = c2.selectbox("Split", [1, 2, 3], key="data_split", help="UCF-101's offic
                                                                   "seeded group split instead.")
 
 info = None
-with app.guard("the dataset"):
+with guard("the dataset"):
     if not path:
         st.info("Type the path of a dataset folder above.")
         st.stop()
-    path = str(app.user_path(path))
+    path = str(places.user_path(path))
     if Path(path) == Path(demo_default):
-        app.ensure_demo_dataset()
-    info = app.dataset_info(path, split)
+        clips.ensure_demo_dataset()
+    info = resources.dataset_info(path, split)
 if info is None:
     st.stop()
 summary = info["summary"]
-with app.guard("the dataset"):
+with guard("the dataset"):
     st.success(info["description"], icon=":material/check_circle:")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Classes", len(summary["classes"]))
@@ -119,12 +119,12 @@ with app.guard("the dataset"):
             bad = unreadable(paths)
             if bad:
                 st.warning(f"{len(bad)} of {len(paths)} clips cannot be read; training skips them.")
-                st.dataframe([{"clip": app.short_path(p), "reason": r} for p, r in bad.items()], hide_index=True,
+                st.dataframe([{"clip": places.short_path(p), "reason": r} for p, r in bad.items()], hide_index=True,
                              width="stretch")
             else:
                 st.caption(f"All {len(paths)} clips on disk open and decode.")
 
-with app.guard("the clip viewer"):
+with guard("the clip viewer"):
     st.subheader("Look at a clip")
     classes = summary["classes"]
     v1, v2, v3 = st.columns([2, 3, 1])
@@ -141,7 +141,7 @@ with app.guard("the clip viewer"):
         clip_info = sample["info"]
         a, b = st.columns([2, 3], gap="large")
         with a:
-            app.show_video(f"data:{chosen}:{Path(chosen).stat().st_mtime_ns}", chosen, info=clip_info)
+            playback.show_video(f"data:{chosen}:{Path(chosen).stat().st_mtime_ns}", chosen, info=clip_info)
             st.caption(f"{clip_info['num_frames']} frames · {clip_info['fps']:.3g} fps · "
                        f"{clip_info['width']}x{clip_info['height']} · {clip_info['duration_s']:.1f} s · "
                        f"{clip_info['codec']}")
@@ -151,7 +151,7 @@ with app.guard("the clip viewer"):
             st.caption("Sampled frames, uniformly over the clip (the test-time sampling), with their times")
             st.image(list(sample["frames"]), caption=[f"{t:.2f} s" for t in sample["times"]], width=104)
 
-with app.guard("the feature cache"):
+with guard("the feature cache"):
     st.subheader("Feature cache")
     st.caption("The frozen backbone encodes every cached frame once; every epoch and every later run with the "
                "same backbone reuses the features. Training fills the cache by itself: building it here only "
@@ -162,7 +162,7 @@ with app.guard("the feature cache"):
     cache_frames = f2.selectbox("Frames cached per clip", [48, 24], key="cache_frames",
                                 format_func=lambda n: f"{n}" + (" (default)" if n == 48 else " (demo preset)"))
     f3.caption(f"Cache folder: `{DEFAULT_CACHE_DIR}`")
-    busy = jobs.active_job(app.runs_dir())
+    busy = jobs.active_job(places.runs_dir())
     if busy is not None:
         st.info(f"Run '{busy.name}' is training now; building the cache at the same time slows both down.")
     if st.button("Build the feature cache", icon=":material/memory:", key="build_cache"):
@@ -185,4 +185,4 @@ with app.guard("the feature cache"):
                                f"{cache.backbone_frames} frames encoded now (the rest were cached already).")
         if failed:
             st.warning(f"{len(failed)} clips could not be cached; training skips them.")
-            st.dataframe([{"clip": app.short_path(p), "reason": r} for p, r in failed.items()], hide_index=True)
+            st.dataframe([{"clip": places.short_path(p), "reason": r} for p, r in failed.items()], hide_index=True)

@@ -1,0 +1,140 @@
+"""Where things live and which checkpoint a clip gets by default: the one place both the CLI and the
+studio ask, so they always agree.
+
+Paths: runs go to $ARLIB_RUNS_DIR (default runs/), the demo dataset to $ARLIB_DATA_DIR/demo (default
+data/demo), both relative to the repository root; $ARLIB_DEMO_CHECKPOINT overrides the shipped demo checkpoint (arlib/assets/demo.safetensors);
+$ARLIB_UCF_MINI overrides ../shared/ucf101-mini.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .shipped import shipped_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CHECKPOINT = shipped_checkpoint("demo")  # the synthetic demo twins
+UCF_CHECKPOINT = shipped_checkpoint("ucf9-mini")  # the thesis's 9 UCF-101 classes, trained on ucf101-mini
+
+
+def _dir(env: str, default: str) -> Path:
+    path = Path(os.environ.get(env) or default).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def runs_dir() -> Path:
+    return _dir("ARLIB_RUNS_DIR", "runs")
+
+
+def data_dir() -> Path:
+    return _dir("ARLIB_DATA_DIR", "data")
+
+
+def demo_root() -> Path:
+    return data_dir() / "demo"
+
+
+def demo_data_path() -> Path:
+    return demo_root() / "UCF-101"
+
+
+def demo_checkpoint() -> Path:
+    return Path(os.environ.get("ARLIB_DEMO_CHECKPOINT") or DEMO_CHECKPOINT)
+
+
+def ucf_mini_root() -> Path | None:
+    """The real UCF-101 clips next to the repo (../shared/ucf101-mini/UCF-101), when present."""
+    root = Path(os.environ.get("ARLIB_UCF_MINI") or ROOT.parent / "shared" / "ucf101-mini")
+    return root / "UCF-101" if (root / "UCF-101").is_dir() else None
+
+
+def short_path(path) -> str:
+    """A path relative to the repo when inside it (readable), else as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def user_path(text: str) -> Path:
+    """A folder typed by the user: ~ expanded, relative paths taken from the repository folder."""
+    path = Path(text.strip()).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def inside(path: Path, folder: Path) -> bool:
+    try:
+        return folder.resolve() in Path(path).resolve().parents
+    except OSError:
+        return False
+
+
+def is_demo_clip(path: Path | None) -> bool:
+    """A clip of the generated demo dataset (anything under the data folder)."""
+    return path is not None and inside(path, data_dir())
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+@dataclass
+class CheckpointChoice:
+    path: Path
+    label: str
+    group: str  # the run it belongs to, or "shipped"
+
+
+def checkpoint_choices(runs: Path | None = None) -> list[CheckpointChoice]:
+    """Every run's checkpoints (newest run first; best, last, then epochs), then the shipped ones in assets/."""
+    from .runs import list_runs
+
+    order = {"best": 0, "last": 1}
+    out = []
+    for run in list_runs(runs or runs_dir()):
+        for ck in sorted(run.checkpoints(), key=lambda p: (order.get(p.stem, 2), p.stem)):
+            out.append(CheckpointChoice(ck, f"{run.name} · {ck.stem}", run.name))
+    demo = demo_checkpoint()
+    if demo.is_file():
+        out.append(CheckpointChoice(demo, f"shipped · demo twins (8 synthetic classes) · {demo.name}", "shipped"))
+    for sibling in sorted(demo.parent.glob("*.safetensors")):
+        if sibling.resolve() != demo.resolve():
+            what = "UCF-101, 9 classes" if sibling.name == UCF_CHECKPOINT.name else "shipped"
+            out.append(CheckpointChoice(sibling, f"shipped · {what} · {sibling.name}", "shipped"))
+    return out
+
+
+def default_checkpoint(clip: Path | None = None, uploaded: bool = False, runs: Path | None = None) -> Path:
+    """The checkpoint a clip gets unless the user picks one (the studio and `arlib predict` alike).
+
+    The best checkpoint of the newest finished run trained on the same kind of data as the clip (the demo
+    data for demo clips and when no clip is given, anything else for real clips); without one, the shipped
+    checkpoint of that kind: the demo twins, or the 9 UCF-101 classes. An upload counts as a real clip.
+    """
+    from .runs import list_runs
+
+    demo_wanted = not uploaded and (clip is None or is_demo_clip(Path(clip)))
+    for run in list_runs(runs or runs_dir()):
+        if run.read_status().get("state") != "finished" or not run.checkpoint("best").exists():
+            continue
+        config = run.read_config()
+        data = config.get("data") or config.get("features") or ""
+        if inside(Path(data), data_dir()) == demo_wanted:
+            return run.checkpoint("best")
+    if not demo_wanted and UCF_CHECKPOINT.is_file():
+        return UCF_CHECKPOINT
+    return demo_checkpoint()
+
+
+def run_of_checkpoint(path, run_name: str | None = None):
+    """The run directory a checkpoint belongs to: its parent run folder, else runs/<run_name> (from its meta)."""
+    from .runs import RunDir
+
+    path = Path(path)
+    if path.parent.name == "checkpoints" and (path.parent.parent / "config.json").exists():
+        return RunDir(path.parent.parent)
+    if run_name and (runs_dir() / run_name / "config.json").exists():
+        return RunDir(runs_dir() / run_name)
+    return None

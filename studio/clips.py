@@ -1,0 +1,75 @@
+"""Where a page's clip comes from: the demo dataset (generated on first use), the example list, the picker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from arlib.errors import ArlibError
+from arlib.places import demo_data_path, demo_root, ucf_mini_root
+
+from .uploads import UPLOAD_TYPES, ClipSource
+
+log = logging.getLogger("studio")
+
+
+def ensure_demo_dataset() -> Path:
+    """The demo dataset's UCF-101 folder, generated on first use (~2 s) into data/demo."""
+    from arlib.demo import MANIFEST, make_demo_dataset
+
+    root = demo_root()
+    if (root / MANIFEST).exists():
+        return demo_data_path()
+    with st.spinner("Generating the demo dataset (first use, a few seconds)…"):
+        make_demo_dataset(root)
+    return demo_data_path()
+
+
+def example_clips() -> list[tuple[str, Path]]:
+    """(label, path): the demo dataset's test clips, then the real UCF-101 clips when present."""
+    from arlib.datasets import load_dataset
+
+    out: list[tuple[str, Path]] = []
+    try:
+        ds = load_dataset(data=ensure_demo_dataset())
+        out += [(f"demo · {c.class_name} · {Path(c.path).name}", Path(c.path)) for c in ds.test]
+    except ArlibError as exc:
+        log.warning("demo dataset unavailable: %s", exc)
+    ucf = ucf_mini_root()
+    if ucf is not None:
+        from arlib.video import VIDEO_EXTENSIONS
+
+        for path in sorted(ucf.glob("*/*")):
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                out.append((f"UCF-101 · {path.parent.name} · {path.name}", path))
+    return out
+
+
+def clip_picker(key: str, upload_area=None, example_area=None) -> ClipSource | None:
+    """An upload box next to an example list; an uploaded clip takes precedence. Returns the clip or None."""
+    upload_area = upload_area or st.container()
+    example_area = example_area or st.container()
+    with upload_area:
+        limit = st.get_option("server.maxUploadSize")  # .streamlit/config.toml, or --server.maxUploadSize
+        up = st.file_uploader("Upload a clip", type=UPLOAD_TYPES, key=f"{key}_upload",
+                              help=f"mp4, avi, mov, mkv, webm or gif, up to {limit} MB; it is deleted after "
+                                   "prediction.")
+    examples = example_clips()
+    with example_area:
+        if not examples:
+            st.caption("No example clips found; upload a clip.")
+        else:
+            labels = [lab for lab, _ in examples]
+            choice = st.selectbox("…or pick an example clip", labels, key=f"{key}_example", disabled=up is not None,
+                                  help="The demo dataset's test clips, and real UCF-101 clips when "
+                                       "../shared/ucf101-mini exists.")
+            if up is not None:
+                st.caption("Using the uploaded clip; remove it to use an example.")
+    if up is not None:
+        return ClipSource(name=up.name, data=up.getvalue())
+    if not examples:
+        return None
+    path = dict(examples)[choice]
+    return ClipSource(name=path.name, path=path)
