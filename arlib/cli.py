@@ -67,6 +67,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
     g.add_argument("--seed", type=int)
     g.add_argument("--checkpoint-every", type=int, help="also keep checkpoints/epoch_NNN every N epochs (default 5)")
+    g.add_argument("--keep", type=int, help="epoch_NNN checkpoints kept, the newest (default 3; 0 keeps all; "
+                                            "best and last are always kept)")
 
 
 def config_from_args(a: argparse.Namespace):
@@ -78,7 +80,7 @@ def config_from_args(a: argparse.Namespace):
         batch_size=a.batch_size, seq_len=a.seq_len, lr=a.lr, weight_decay=a.weight_decay, dropout=a.dropout,
         latent_dim=a.latent_dim, hidden_dim=a.hidden_dim, head_dim=a.head_dim, num_layers=a.num_layers,
         crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
-        checkpoint_every=a.checkpoint_every,
+        checkpoint_every=a.checkpoint_every, keep=a.keep,
     )
 
 

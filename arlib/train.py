@@ -69,6 +69,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     checkpoint_every: int = 5
+    keep: int = 3  # epoch_NNN checkpoints kept (the newest); best and last are always kept; 0 = keep all
     preset: str | None = None
 
     def to_dict(self) -> dict:
@@ -251,6 +252,31 @@ class StopRequested:
             signal.signal(sig, handler)
 
 
+def prune_epoch_checkpoints(run: RunDir, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` epoch_NNN checkpoints (best and last are never touched)."""
+    if not keep or keep < 0:
+        return []
+    epochs = sorted(p for p in run.checkpoints() if p.stem.startswith("epoch_"))
+    old = epochs[:-keep]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+def feature_phase_status(clips_done: int, clips_total: int, frames_done: int, frames_total: int,
+                         seconds: float) -> dict:
+    """The status fields of the feature-cache phase: clips and frames done of total, rate and time left
+    (the rate counts clips found in the cache too, so it settles after the first uncached clips)."""
+    rate = frames_done / seconds if seconds > 0 and frames_done else None
+    eta = round((frames_total - frames_done) / rate, 1) if rate else None
+    message = f"encoding frames: {frames_done:,}/{frames_total:,} (clip {clips_done}/{clips_total})"
+    if rate:
+        message += f" · {rate:.0f} frames/s"
+    return {"state": "features", "phase": "features", "step": clips_done, "total_steps": clips_total,
+            "frames_done": frames_done, "frames_total": frames_total, "frames_per_s": rate and round(rate, 1),
+            "eta_s": eta, "message": message}
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, run: RunDir, progress: bool = True,
                  on_progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
@@ -271,7 +297,8 @@ class Trainer:
             self.on_progress(dict(fields))
         if force or now - self._last_status >= 1.0:  # the app polls; once a second is plenty
             self.run.write_status(**fields)
-            self._last_status = now
+            if not force:  # a forced phase write must not hold back the live numbers of epochs under a second
+                self._last_status = now
 
     # -- data -------------------------------------------------------------------------------
     def load_data(self) -> tuple[DatasetSplit, list[Example], list[Example], dict[str, str]]:
@@ -290,11 +317,16 @@ class Trainer:
         views = run_views(cfg)
 
         total = len(train_clips) + len(val_clips)
+        train_frames = cfg.cache_frames * len(views) * len(train_clips)  # each training view is encoded
+        frames_total = train_frames + cfg.cache_frames * len(val_clips)
+        started = time.time()
 
         def feature_progress(offset):
+            base, per_clip = (0, cfg.cache_frames * len(views)) if offset == 0 else (train_frames, cfg.cache_frames)
+
             def report(done, _total, clip):
-                self.status(state="features", phase="features", step=offset + done, total_steps=total,
-                            message=f"computing features: clip {offset + done}/{total}")
+                self.status(**feature_phase_status(offset + done, total, base + per_clip * done, frames_total,
+                                                   time.time() - started))
             return report
 
         train, failed = load_examples(cfg, train_clips, views, self.progress, feature_progress(0))
@@ -449,6 +481,7 @@ class Trainer:
             if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
                 self._save(run.checkpoint(f"epoch_{epoch:03d}"), model, optimizer, meta_base, epoch, 0, best_top1,
                            None, last_row)
+                prune_epoch_checkpoints(run, cfg.keep)
             self._save(run.checkpoint("last"), model, optimizer, meta_base, epoch, 0, best_top1, None, last_row)
             self.status(force=True, state="training", epoch=epoch, last_metrics=last_row, best_val_top1=best_top1)
             if self.stop() and epoch < cfg.epochs:

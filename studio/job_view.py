@@ -21,8 +21,11 @@ def progress(s: dict) -> tuple[float, str]:
         return 1.0, f"finished: {n} epoch{'s' if n != 1 else ''}"
     phase = s.get("phase") or state
     if phase == "features":
-        done, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)
-        return (done / total if total else 0.0), s.get("message") or "computing features"
+        done, total = int(s.get("frames_done") or s.get("step") or 0), int(s.get("frames_total") or s.get("total_steps") or 0)
+        line = s.get("message") or "computing features"
+        if s.get("eta_s") is not None and state in ACTIVE_STATES:
+            line += f" · about {format_seconds(s['eta_s'])} left"
+        return (min(1.0, done / total) if total else 0.0), line
     if not epochs:
         return 0.0, s.get("message") or str(state)
     steps = int(s.get("steps_per_epoch") or 0)

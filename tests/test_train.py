@@ -126,3 +126,10 @@ def test_status_reports_progress_to_a_callback(feats, tmp_path):
     assert steps[-1]["global_step"] == steps[-1]["total_steps"] and "eta_s" in steps[-1]
     status = json.loads((tmp_path / "r" / "status.json").read_text())
     assert status["state"] == "finished" and status["pid"]
+
+
+def test_checkpoint_retention_keeps_the_newest_epochs(feats, tmp_path):
+    """Issue 9 defect 12: a long run keeps only --keep epoch_NNN checkpoints, plus best and last."""
+    train(_cfg(feats, epochs=4, checkpoint_every=1, keep=2), tmp_path / "runs" / "kept", progress=False)
+    names = sorted(p.name for p in RunDir(tmp_path / "runs" / "kept").checkpoints())
+    assert names == ["best.safetensors", "epoch_003.safetensors", "epoch_004.safetensors", "last.safetensors"]
