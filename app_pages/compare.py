@@ -7,7 +7,7 @@ import streamlit as st
 
 from arlib import places, viz
 from arlib.errors import ArlibError
-from studio import clips, playback, prediction, resources, uploads
+from studio import clips, formatting, playback, prediction, resources, uploads
 from studio.errors import guard
 
 st.title("Compare")
@@ -18,11 +18,11 @@ label_of = {str(c.path): c.label for c in choices}
 if len(choices) < 2:
     if choices:
         st.info(f"Only one checkpoint exists ({choices[0].label}), and comparing needs two. Train the demo on the "
-                "Train page (preset demo, about a minute) to get a second one; every run saves best and last, so "
+                f"Train page (preset demo, {formatting.DEMO_TIME}) to get a second one; every run saves best and last, so "
                 "one run alone already gives two to compare.", icon=":material/info:")
     else:
-        st.info("No checkpoint exists yet: the shipped demo checkpoint (arlib/assets/demo.safetensors) is missing and no run has "
-                "saved one. Train the demo on the Train page (about a minute).", icon=":material/info:")
+        st.info("No checkpoint exists yet: the shipped demo checkpoint (arlib/assets/demo.safetensors) is missing and "
+                f"no run has saved one. Train the demo on the Train page ({formatting.DEMO_TIME}).", icon=":material/info:")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
@@ -70,7 +70,7 @@ if results:
             pred = res["json"]
             with col:
                 best = pred["top_k"][0]
-                st.markdown(f"**{short(ck)}**  \n{best['label']} · {best['probability']:.0%}")
+                st.markdown(f"**{short(ck)}**  \n{best['label']} · {formatting.probability(best['probability'])}")
                 st.plotly_chart(viz.top_k_bars(pred["top_k"], title="Top predictions"), key=f"cmp_topk_{ck}")
                 prediction.show_strip(f"cmp:{ck}", pred, res["frames"], budget_px=1100 // len(results) - 20, thumb_h=72)
         st.plotly_chart(viz.attention_curve({short(ck): prediction.attention_by_time(r["json"]["timestamps_s"],

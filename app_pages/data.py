@@ -10,6 +10,7 @@ from arlib.backbones import availability
 from arlib.datasets import load_dataset
 from arlib.features import DEFAULT_CACHE_DIR, FeatureCache
 from arlib.sampling import cache_grid, test_positions
+from arlib.train import TrainConfig
 from arlib.transforms import training_views
 from arlib.video import probe, read_frames
 from studio import clips, playback, resources
@@ -92,12 +93,22 @@ if info is None:
     st.stop()
 summary = info["summary"]
 with guard("the dataset"):
-    st.success(info["description"], icon=":material/check_circle:")
+    with_clips = [c for c, n in summary["per_class"].items() if n["train"] + n["test"]]
+    st.info(info["description"], icon=":material/dataset:")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Classes", len(summary["classes"]))
+    m1.metric("Classes with clips", f"{len(with_clips)} of {len(summary['classes'])}")
     m2.metric("Train clips", summary["train"])
-    m3.metric("Test / val clips", summary["test"])
-    m4.metric("Listed but missing", summary["missing"])
+    m3.metric("Test / val clips", summary["test"],
+              help="Training validates on the split's test clips; with none on disk it holds out whole groups "
+                   "of the training clips instead.")
+    m4.metric("Listed but missing", summary["missing"], help="Clips named in the split files but not on disk.")
+    if summary["test"] == 0 and summary["train"]:
+        held = int(round(100 * TrainConfig().val_fraction))
+        st.caption(f"No test clips on disk for this split: training holds out about {held} % of the training "
+                   "clips (whole groups, so no group is on both sides) for validation and trains on the rest.")
+    if summary["missing"]:
+        st.warning(f"{summary['missing']} clips listed in the split files are not on disk; training uses the "
+                   f"{summary['train'] + summary['test']} that are.", icon=":material/warning:")
 
     left, right = st.columns([2, 3], gap="large")
     with left:

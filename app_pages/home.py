@@ -26,7 +26,7 @@ with c1, st.container(border=True):
             st.session_state["predict_checkpoint"] = str(places.demo_checkpoint())
         st.switch_page("app_pages/predict.py")
 with c2, st.container(border=True):
-    st.markdown("**Train**  \nLaunch a run; the demo preset takes about a minute.")
+    st.markdown(f"**Train**  \nLaunch a run; the demo preset takes {formatting.DEMO_TIME}.")
     if st.button("Train a model", icon=":material/model_training:", key="go_train", width="stretch"):
         st.switch_page("app_pages/train.py")
 with c3, st.container(border=True):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from arlib import places, viz
+from arlib import metrics, places, viz
 from arlib.runs import list_runs
 from studio import charts, formatting, playback, prediction, resources
 from studio.errors import guard
@@ -17,7 +17,8 @@ st.caption("Pick runs to compare their curves; pick one run and an epoch for the
 with guard("the run list"):
     runs = {r.name: r for r in list_runs(places.runs_dir()) if resources.run_metrics(r)}
 if not runs:
-    st.info("No run has finished an epoch yet. Train one on the Train page (the demo preset takes about a minute).")
+    st.info("No run has finished an epoch yet. Train one on the Train page (the demo preset takes "
+            f"{formatting.DEMO_TIME}).")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
@@ -30,14 +31,15 @@ rows = {name: resources.run_metrics(runs[name]) for name in chosen}
 
 with guard("the curves"):
     left, right = st.columns(2, gap="large")
+    several = len(chosen) > 1  # one line per run and metric: the legend goes under the plot, not beside it
+    loss_fig = charts.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows)
+    acc_fig = charts.epoch_axis(viz.metric_curves(
+        rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"], "Accuracy"), rows)
     with left:
-        st.plotly_chart(charts.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows),
-                        key="metrics_loss")
+        st.plotly_chart(charts.legend_below(loss_fig, 420) if several else loss_fig, key="metrics_loss")
     with right:
-        st.plotly_chart(charts.epoch_axis(viz.metric_curves(
-            rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"], "Accuracy"), rows),
-            key="metrics_acc")
-    table = [row for name in chosen for row in charts.epoch_table(rows[name], name if len(chosen) > 1 else None)]
+        st.plotly_chart(charts.legend_below(acc_fig, 420) if several else acc_fig, key="metrics_acc")
+    table = [row for name in chosen for row in charts.epoch_table(rows[name], name if several else None)]
     fmt = {k: st.column_config.NumberColumn(format="percent") for k in
            ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy")}
     fmt.update({k: st.column_config.NumberColumn(format="%.4f") for k in ("train_loss", "val_loss")})
@@ -48,28 +50,58 @@ with guard("the curves"):
 st.subheader("One epoch in detail")
 with guard("the epoch details"):
     c1, c2 = st.columns([1, 2])
-    focus = c1.selectbox("Run", chosen, key="metrics_focus") if len(chosen) > 1 else chosen[0]
+    focus = c1.selectbox("Run", chosen, key="metrics_focus") if several else chosen[0]
     epochs = [int(r["epoch"]) for r in rows[focus]]
+    best = charts.best_epoch(runs[focus], rows[focus])
     with c2:
-        epoch = (st.select_slider("Epoch", epochs, value=epochs[-1], key=f"metrics_epoch_{focus}")
+        epoch = (st.select_slider("Epoch", epochs, value=best if best in epochs else epochs[-1],
+                                  key=f"metrics_epoch_{focus}",
+                                  help="Opens on the epoch that checkpoints/best holds.")
                  if len(epochs) > 1 else epochs[0])
+    if best is not None:
+        st.caption(f"`best` holds epoch {best}: the epoch with the highest validation top-1, ties going to the "
+                   "lower validation loss" + (" · this is it" if epoch == best else "") + ".")
     row = next(r for r in rows[focus] if int(r["epoch"]) == epoch)
+    classes = row.get("classes") or []
+    large = len(classes) > viz.LARGE_CLASS_COUNT
     left, right = st.columns(2, gap="large")
     with left:
         if row.get("confusion"):
-            st.plotly_chart(viz.confusion_heatmap(row["confusion"], row.get("classes") or [],
+            st.plotly_chart(viz.confusion_heatmap(row["confusion"], classes,
                                                   title=f"Confusion matrix · {focus} · epoch {epoch}"),
                             key="metrics_cm")
+            if large:
+                st.caption(f"{len(classes)} classes: zoom (drag a box) and hover to read cells; the tables "
+                           "beside it list the mistakes.")
         else:
             st.caption("This epoch has no confusion matrix (no validation clips).")
     with right:
-        recalls = {}
-        for name in chosen:
-            match = [r for r in rows[name] if int(r["epoch"]) == epoch] or rows[name][-1:]
-            if match and match[0].get("per_class_recall"):
+        if large and row.get("confusion"):
+            st.markdown("**Most frequent mistakes**")
+            st.dataframe(metrics.top_confusions(row["confusion"], classes), hide_index=True, width="stretch",
+                         column_config={"share of true class": st.column_config.NumberColumn(format="percent")},
+                         height=300, key="metrics_top_confusions")
+            st.markdown("**Per class** (click a column to sort)")
+            st.dataframe(metrics.per_class_table(row["confusion"], classes), hide_index=True, width="stretch",
+                         column_config={"recall": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                                  max_value=1),
+                                        "precision": st.column_config.NumberColumn(format="percent")},
+                         height=320, key="metrics_per_class")
+        else:
+            recalls, other_classes = {}, []
+            for name in chosen:
+                match = [r for r in rows[name] if int(r["epoch"]) == epoch] or rows[name][-1:]
+                if not match or not match[0].get("per_class_recall"):
+                    continue
+                if name != focus and match[0].get("classes") != classes:
+                    other_classes.append(name)  # other classes: side by side bars would not line up
+                    continue
                 recalls[f"{name} · epoch {match[0]['epoch']}"] = match[0]["per_class_recall"]
-        if recalls:
-            st.plotly_chart(viz.recall_bars(recalls), key="metrics_recall")
+            if recalls:
+                st.plotly_chart(viz.recall_bars(recalls), key="metrics_recall")
+            if other_classes:
+                st.caption(f"Not in the recall chart: {', '.join(other_classes)} (trained on other classes than "
+                           f"{focus}).")
         st.caption(f"Validation: {row.get('num_val_clips', '?')} clips · top-1 {formatting.pct(row.get('val_top1'))} · "
                    f"top-5 {formatting.pct(row.get('val_top5'))} · mean-class {formatting.pct(row.get('val_mean_class_accuracy'))}"
                    + (f" · {row['clips_skipped']} clips skipped (unreadable)" if row.get("clips_skipped") else ""))

@@ -1,7 +1,6 @@
 """Train: a form that launches `python -m arlib train` as its own process, and a live view of any run
 rebuilt from its run directory (progress, curves, log tail, stop, resume)."""
 
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -11,7 +10,7 @@ from arlib.backbones import DEFAULT_BACKBONE, REGISTRY, availability
 from arlib.datasets import load_dataset
 from arlib.errors import ArlibError
 from arlib.model import MODEL_KINDS
-from arlib.runs import RunDir, validate_run_name
+from arlib.runs import RunDir, suggested_run_name, validate_run_name
 from arlib.train import PRESETS, TrainConfig
 from studio import charts, clips, formatting, job_view, resources
 from studio.errors import guard
@@ -47,19 +46,56 @@ with form_col:
             except ArlibError as exc:
                 st.error(str(exc), icon=":material/error:")
         preset = st.segmented_control("Preset", ["demo", "thesis", "custom"], default="demo", key="train_preset",
-                                      help="demo: a tiny model, about a minute on the demo data; thesis: the "
+                                      help=f"demo: a tiny model, {formatting.DEMO_TIME} on the demo data; thesis: the "
                                            "thesis recipe exactly; custom: the trainer's defaults.") or "custom"
         base = TrainConfig().to_dict() | PRESETS.get(preset, {})
         avail = availability()
         usable = [name for name, reason in avail.items() if reason is None]
         classes_all = info["summary"]["classes"] if info else []
-        n = st.session_state.setdefault("train_launches", 0)
-        st.session_state.setdefault(f"train_name_{n}", f"{preset if preset != 'custom' else 'run'}-"
-                                                        f"{time.strftime('%Y%m%d-%H%M%S')}")
+        per_class = info["summary"]["per_class"] if info else {}
+        with_clips = [c for c in classes_all if per_class.get(c, {}).get("train", 0) + per_class.get(c, {}).get("test", 0)]
 
+        # Which classes: by default those with clips on disk (a partial UCF-101 copy lists 101, has a few).
+        picked: list[str] = []
+        if classes_all:
+            modes = {"with_clips": f"The {len(with_clips)} with clips on disk", "first": "The first N",
+                     "pick": "Pick (type to search)"}
+            mode = st.radio("Classes", list(modes), format_func=modes.get, horizontal=True,
+                            key=f"train_class_mode_{data_text}",
+                            help="'The first N' follows the class list (classInd.txt): the thesis trained on the "
+                                 "first 9 of UCF-101.")
+            if mode == "with_clips":
+                picked = with_clips
+            elif mode == "first":
+                count = st.number_input("N", 1, len(classes_all), min(9, len(classes_all)),
+                                        key=f"train_first_n_{data_text}")
+                picked = classes_all[:int(count)]
+                st.caption(f"{picked[0]} … {picked[-1]}" if len(picked) > 1 else picked[0])
+            else:
+                picked = st.multiselect("Classes to train", classes_all, default=with_clips,
+                                        key=f"train_classes_{data_text}", placeholder="type a class name")
+            empty = [c for c in picked if c not in with_clips]
+            if empty:
+                st.warning(f"{len(empty)} of the {len(picked)} chosen classes have no clips on disk "
+                           f"({', '.join(empty[:5])}{', …' if len(empty) > 5 else ''}); the model could never "
+                           "predict them. Choose classes with clips.", icon=":material/warning:")
+
+        # The run name follows the dataset and preset until the user types one of their own.
+        n = st.session_state.setdefault("train_launches", 0)
+        name_key = f"train_name_{n}"
+        wanted = (data_text, preset, n)
+        if st.session_state.get("train_name_for") != wanted:
+            suggestion = suggested_run_name(data_path, preset, info["layout"] if info else None)
+            if st.session_state.get(name_key) in (None, st.session_state.get("train_name_suggested")):
+                st.session_state[name_key] = suggestion
+            st.session_state["train_name_suggested"] = suggestion
+            st.session_state["train_name_for"] = wanted
+
+        # Outside the form so a typed name is kept at once (a form would only commit it on Launch).
+        name = st.text_input("Run name", key=name_key,
+                             help="Follows the dataset and preset until you type your own. Letters, digits, '.', "
+                                  "'_' or '-'; the run is written to runs/<name>/.")
         with st.form("train_form", border=True):
-            picked = st.multiselect("Classes (empty = all)", classes_all, key=f"train_classes_{data_text}",
-                                    placeholder=f"all {len(classes_all)} classes")
             model = st.selectbox("Model", MODEL_KINDS, key="train_model", format_func=lambda k: f"{k}: {MODEL_HELP[k]}")
             backbone = st.selectbox("Backbone", usable, index=usable.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in
                                     usable else 0, key="train_backbone",
@@ -79,15 +115,19 @@ with form_col:
             split = e.selectbox("Split", [1, 2, 3], key="train_split",
                                 disabled=bool(info) and info["layout"] != "ucf101",
                                 help="UCF-101 split; folder-per-class datasets get a seeded group split.")
-            name = st.text_input("Run name", key=f"train_name_{n}",
-                                 help="Letters, digits, '.', '_' or '-'; the run is written to runs/<name>/.")
             submitted = st.form_submit_button("Launch training", type="primary", icon=":material/rocket_launch:")
 
         if submitted:
             validate_run_name(name.strip())
             if data_path is None:
                 raise ArlibError("Type a dataset folder first (the demo dataset is the default).")
-            classes = ",".join(picked) if picked else None
+            if classes_all and not picked:
+                raise ArlibError("Choose at least one class to train.")
+            empty = [c for c in picked if c not in with_clips]
+            if empty:
+                raise ArlibError(f"{len(empty)} chosen classes have no clips on disk ({', '.join(empty[:5])}); "
+                                 "choose classes with clips.")
+            classes = None if picked == classes_all else ",".join(picked)
             load_dataset(data=str(data_path), split=split, classes=classes)  # one clear sentence if unusable
             options = jobs.TrainOptions(data=str(data_path), split=split, classes=classes, backbone=backbone,
                                         model=model, epochs=int(epochs), batch_size=int(batch), seq_len=int(seq_len),
@@ -141,7 +181,7 @@ def panel(name: str) -> None:
         m = st.columns(4)
         m[0].metric("Epoch", f"{s.get('epoch') or 0}/{s.get('epochs') or config.get('epochs') or '?'}")
         if s["active"]:
-            eta = s.get("eta_s") if s.get("phase") in ("training", "evaluating") else None
+            eta = s.get("eta_s") if s.get("phase") in ("features", "training", "evaluating") else None
             m[1].metric("Time left", "–" if eta is None else formatting.format_seconds(eta))
         else:
             m[1].metric("Time taken", formatting.format_seconds(s.get("elapsed_s") or 0))
@@ -172,7 +212,7 @@ def panel(name: str) -> None:
                 st.rerun()
         curves(run)
         with st.expander("Log (last 25 lines)", expanded=state in ("failed", "died")):
-            st.code(run.log_tail(25) or "(empty)", language=None)
+            st.code(run.log_tail(25) or "(empty)", language=None, wrap_lines=True)
 
 
 with watch_col:
@@ -180,7 +220,8 @@ with watch_col:
     with guard("the run list"):
         runs = jobs.list_jobs(root)
         if not runs:
-            st.info("No runs yet: launch one with the form (the demo preset on the demo data takes about a minute).")
+            st.info("No runs yet: launch one with the form (the demo preset on the demo data takes "
+                    f"{formatting.DEMO_TIME}).")
         else:
             names = [r.name for r in runs]
             busy = jobs.active_job(root)

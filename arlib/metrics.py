@@ -37,3 +37,37 @@ def classification_report(probabilities: np.ndarray, labels: np.ndarray, classes
         "confusion": cm.tolist(),
         "num_clips": int(len(labels)),
     }
+
+
+def top_confusions(confusion, classes: list[str], k: int = 15) -> list[dict]:
+    """The k most frequent (true, predicted) mistakes, for class counts too large to read as a matrix."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    support = cm.sum(axis=1)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    rows = []
+    for flat in order:
+        i, j = divmod(int(flat), cm.shape[1])
+        if off[i, j] == 0:
+            break
+        rows.append({"true": classes[i], "predicted": classes[j], "clips": int(off[i, j]),
+                     "share of true class": float(off[i, j] / support[i])})
+    return rows
+
+
+def per_class_table(confusion, classes: list[str]) -> list[dict]:
+    """One row per class: validation clips, recall and precision (None where a class has no clips / no
+    predictions), and the class it is most often taken for."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    rows = []
+    for i, name in enumerate(classes):
+        worst = int(off[i].argmax()) if off[i].any() else None
+        rows.append({"class": name, "clips": int(support[i]),
+                     "recall": float(cm[i, i] / support[i]) if support[i] else None,
+                     "precision": float(cm[i, i] / predicted[i]) if predicted[i] else None,
+                     "most often taken for": classes[worst] if worst is not None else ""})
+    return rows

@@ -32,6 +32,21 @@ def validate_run_name(name: str) -> str:
     return name
 
 
+def suggested_run_name(data: str | Path | None, preset: str | None, layout: str | None = None,
+                       when: float | None = None) -> str:
+    """<dataset>-<preset>-<YYYYmmdd-HHMMSS>: 'demo' for the demo data, 'ucf101' for a UCF-101 layout, else
+    the dataset folder's name (made a valid run name)."""
+    path = Path(str(data or "data"))
+    if path.name == "UCF-101" and path.parent.name == "demo":
+        tag = "demo"
+    elif layout == "ucf101" or path.name == "UCF-101":
+        tag = "ucf101"
+    else:
+        tag = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name).strip("-._").lower() or "data"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    return f"{tag[:32]}-{preset or 'custom'}-{stamp}"
+
+
 def validate_run_path(path: str | Path) -> Path:
     """A run folder given on the command line: a valid name, and no '..' that would climb out of its parent."""
     path = Path(path)

@@ -98,7 +98,7 @@ def annotated_frames(frames: np.ndarray, label: str, probability: float, attenti
         draw = ImageDraw.Draw(img, "RGBA")
         w, h = img.size
         draw.rectangle([0, 0, w, height // 8 + 6], fill=(0, 0, 0, 160))
-        draw.text((6, 3), f"{label}  {probability:.0%}", font=font, fill=(255, 255, 255))
+        draw.text((6, 3), f"{label}  {probability:.1%}", font=font, fill=(255, 255, 255))
         bar_h = max(8, height // 16)
         draw.rectangle([0, h - bar_h - 22, w, h], fill=(0, 0, 0, 150))
         _scale_bar(draw, (4, h - bar_h - 5, w - 5, h - 5), float(positions[i]))
@@ -172,7 +172,8 @@ def top_k_bars(top_k: list[dict], title: str = "Top predictions") -> go.Figure:
     probs = [r["probability"] for r in top_k][::-1]
     fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs],
                            textposition="auto", marker_color="#4c78a8"))
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    # Fixed ticks up to 100 %: plotly drops the last automatic tick of a narrow axis (it stopped at 80 %).
+    fig.update_xaxes(range=[0, 1.0], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%")
     return _layout(fig, title, height=60 + 36 * len(labels))
 
 
@@ -234,19 +235,33 @@ def metric_curves(runs: dict[str, list[dict]], keys: list[str], title: str) -> g
     return _layout(fig, title)
 
 
+LARGE_CLASS_COUNT = 20  # above this a matrix is read by zooming and hovering, not cell by cell
+
+
 def confusion_heatmap(confusion: list[list[int]], classes: list[str], title: str = "Confusion matrix") -> go.Figure:
+    """Counts per (true, predicted) class. Up to LARGE_CLASS_COUNT classes every cell is labelled; beyond it
+    the figure keeps a fixed height (zoom and hover to read it) instead of growing past the screen."""
     cm = np.asarray(confusion)
-    fig = go.Figure(go.Heatmap(z=cm, x=classes, y=classes, colorscale="Blues", text=cm, texttemplate="%{text}",
+    large = len(classes) > LARGE_CLASS_COUNT
+    fig = go.Figure(go.Heatmap(z=cm, x=classes, y=classes, colorscale="Blues",
+                               text=None if large else cm, texttemplate=None if large else "%{text}",
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} clips<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title="true")
-    fig.update_xaxes(title="predicted")
-    return _layout(fig, title, height=120 + 34 * len(classes))
+    fig.update_yaxes(autorange="reversed", title="true", tickfont=dict(size=9) if large else None)
+    fig.update_xaxes(title="predicted", tickfont=dict(size=9) if large else None)
+    return _layout(fig, title, height=640 if large else 120 + 34 * len(classes))
 
 
 def recall_bars(recalls: dict[str, dict[str, float | None]], title: str = "Per-class recall") -> go.Figure:
     """recalls: series name -> {class: recall}."""
     fig = go.Figure()
     for name, per_class in recalls.items():
-        fig.add_trace(go.Bar(x=list(per_class), y=[v if v is not None else 0 for v in per_class.values()], name=name))
-    fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    return _layout(fig, title)
+        values = list(per_class.values())
+        # Every bar says its value: a 0 % bar is otherwise indistinguishable from a class with no clips.
+        fig.add_trace(go.Bar(x=list(per_class), y=[v if v is not None else 0 for v in values], name=name,
+                             text=["no clips" if v is None else f"{v:.0%}" for v in values],
+                             textposition="outside", cliponaxis=False))
+    fig.update_yaxes(range=[0, 1.12], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%")
+    fig = _layout(fig, title)
+    if len(recalls) > 1:  # the legend under the plot, so it does not squeeze it
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, x=0, xanchor="left"), height=380)
+    return fig

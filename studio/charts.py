@@ -28,3 +28,25 @@ def epoch_table(rows: list[dict], run: str | None = None) -> list[dict]:
         row.update({k: r.get(k) for k in SCALAR_KEYS})
         out.append(row)
     return out
+
+
+def best_epoch(run, rows: list[dict]) -> int | None:
+    """The epoch checkpoints/best holds (its metadata), else the trainer's rule applied to the metrics rows:
+    highest validation top-1, ties to the lower validation loss, then the earlier epoch."""
+    from arlib.errors import ArlibError
+
+    from .resources import checkpoint_meta
+
+    best = run.checkpoint("best")
+    if best.exists():
+        try:
+            epoch = checkpoint_meta(best).get("epoch")
+            if epoch is not None:
+                return int(epoch)
+        except ArlibError:
+            pass
+    scored = [r for r in rows if r.get("val_top1") is not None]
+    if not scored:
+        return None
+    top = max(scored, key=lambda r: (r["val_top1"], -(r.get("val_loss") or 0.0), -int(r["epoch"])))
+    return int(top["epoch"])

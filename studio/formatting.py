@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+# Measured on this 2-core machine (README, "The studio"): encoding the demo clips' frames is most of it.
+DEMO_TIME = "about 2 minutes the first time (most of it encoding frames), under a minute once its features are cached"
+
+
+def probability(p) -> str:
+    """A model's confidence with one decimal: 99.6 % must not read as 100 %."""
+    return "–" if p is None else f"{p:.1%}"
+
 
 def pct(x) -> str:
     return "–" if x is None else f"{x:.1%}"

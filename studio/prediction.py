@@ -11,6 +11,7 @@ import streamlit as st
 from arlib import viz
 
 from . import resources
+from .formatting import probability
 from .playback import show_video
 from .uploads import ClipSource, safe_filename
 
@@ -130,7 +131,7 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         show_video(source.key, path, data=source.data)
         st.caption(f"{pred['num_frames']} frames · {pred['fps']:g} fps · {pred['duration_s']:.1f} s")
     with right:
-        st.subheader(f"{best['label']} · {best['probability']:.0%}")
+        st.subheader(f"{best['label']} · {probability(best['probability'])}")
         st.plotly_chart(viz.top_k_bars(pred["top_k"], title=f"Top {len(pred['top_k'])}"), key=f"{key}_topk")
         sec = pred["seconds"]
         c1, c2, c3, c4 = st.columns(4)
