@@ -8,6 +8,7 @@ import logging
 
 import streamlit as st
 
+from studio import preload
 from studio.errors import guard
 from studio.job_view import sidebar_job_status
 
@@ -24,6 +25,7 @@ PAGES = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
 ]
 page = st.navigation(PAGES)
+preload.start()  # models load in the background while the visitor looks at the first page
 
 with st.sidebar:
     st.markdown("**Training job**")

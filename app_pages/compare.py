@@ -27,14 +27,24 @@ if len(choices) < 2:
     st.stop()
 
 paths = [str(c.path) for c in choices]
-# Default: the newest run's best and the demo checkpoint (or simply the first two).
-default = [paths[0]]
-demo = str(places.demo_checkpoint())
-default.append(demo if demo in paths and demo != paths[0] else paths[1])
-picked = st.multiselect("Checkpoints (2 to 4)", paths, default=default, max_selections=4, key="compare_ckpts",
-                        format_func=label_of.get)
 up, ex, video_col = st.columns([4, 4, 3], gap="medium")
 source = clips.clip_picker("compare_clip", up, ex)
+uploaded = source is not None and source.data is not None
+clip_class = None if source is None or uploaded else places.clip_class(source.path)
+
+
+def classes_of(path) -> list[str]:
+    return resources.checkpoint_meta(path)["classes"]
+
+
+# Default: checkpoints that know the clip's class, then ones trained on the same kind of data (demo or real).
+default = [str(p) for p in places.default_pair(choices, classes_of, None if source is None else source.path,
+                                               uploaded=uploaded)]
+kind = "upload" if uploaded else (clip_class or "none")
+picked = st.multiselect("Checkpoints (2 to 4)", paths, default=default, max_selections=4,
+                        key=f"compare_ckpts_{kind}", format_func=label_of.get,
+                        help="Default: checkpoints whose classes include the clip's class, else ones trained on the "
+                             "same kind of data as the clip.")
 if len(picked) < 2:
     st.info("Pick at least two checkpoints.")
     st.stop()
@@ -71,10 +81,26 @@ if results:
             with col:
                 best = pred["top_k"][0]
                 st.markdown(f"**{short(ck)}**  \n{best['label']} · {formatting.probability(best['probability'])}")
+                if clip_class is not None:
+                    try:
+                        known = classes_of(ck)
+                    except ArlibError:
+                        known = None
+                    if known is not None and clip_class not in known:
+                        st.warning(f"Not trained on {clip_class}: its answer can only be one of its "
+                                   f"{len(known)} classes.", icon=":material/warning:")
                 st.plotly_chart(viz.top_k_bars(pred["top_k"], title="Top predictions"), key=f"cmp_topk_{ck}")
-                prediction.show_strip(f"cmp:{ck}", pred, res["frames"], budget_px=1100 // len(results) - 20, thumb_h=72)
+        st.markdown("**The frames each model saw, placed at their time in the clip**")
+        st.caption("One row per checkpoint on one time axis, each frame's attention in the cell beneath it "
+                   "(brighter = more weight).")
+        for ck, res in results.items():
+            pred = res["json"]
+            st.caption(short(ck))
+            duration = float(pred.get("duration_s") or max(pred["timestamps_s"] or [1.0]))
+            strip = viz.time_aligned_strip(res["frames"], pred["attention"], pred["timestamps_s"], duration)
+            st.image(strip, width="stretch")
         st.plotly_chart(viz.attention_curve({short(ck): prediction.attention_by_time(r["json"]["timestamps_s"],
-                                                                              r["json"]["attention"])
+                                                                                     r["json"]["attention"])
                                              for ck, r in results.items()}, title="Attention over time (one axis)"),
                         key="cmp_attention")
         labels = {short(ck): r["json"]["top_k"][0]["label"] for ck, r in results.items()}
@@ -107,7 +133,7 @@ with guard("the validation results"):
                       "val top-1": m.get("val_top1"), "val top-5": m.get("val_top5"),
                       "mean-class": m.get("val_mean_class_accuracy"), "val loss": m.get("val_loss")})
     pct = st.column_config.NumberColumn(format="percent")
-    st.dataframe(table, hide_index=True, width="stretch",
+    st.dataframe(table, hide_index=True, width="stretch", height=38 + 35 * len(table),
                  column_config={"val top-1": pct, "val top-5": pct, "mean-class": pct,
                                 "val loss": st.column_config.NumberColumn(format="%.4f")})
 
@@ -140,7 +166,7 @@ with guard("the validation results"):
                         for c in recalls[a] if c in recalls[b]]
                 if diff:
                     st.caption(f"Per-class recall difference ({b} minus {a})")
-                    st.dataframe(diff, hide_index=True, width="stretch",
+                    st.dataframe(diff, hide_index=True, width="stretch", height=min(600, 38 + 35 * len(diff)),
                                  column_config={a: pct, b: pct, "difference": st.column_config.NumberColumn(format="%+.0%")})
 
         st.markdown("**Clips misclassified by one but not the other**")
@@ -159,7 +185,7 @@ with guard("the validation results"):
                      for c, w in wy.items() if c not in wx]
             shown = True
             if only:
-                st.dataframe(only, hide_index=True, width="stretch")
+                st.dataframe(only, hide_index=True, width="stretch", height=min(600, 38 + 35 * len(only)))
             else:
                 st.caption(f"{short(x)} and {short(y)} get the same validation clips wrong.")
         if not shown and not pairs:

@@ -7,13 +7,11 @@ import streamlit as st
 
 from arlib import jobs, places
 from arlib.backbones import availability
-from arlib.datasets import load_dataset
-from arlib.features import DEFAULT_CACHE_DIR, FeatureCache
+from arlib.features import DEFAULT_CACHE_DIR
 from arlib.sampling import cache_grid, test_positions
-from arlib.train import TrainConfig
-from arlib.transforms import training_views
+from arlib.train import TrainConfig, make_config, run_views
 from arlib.video import probe, read_frames
-from studio import clips, playback, resources
+from studio import clips, formatting, job_view, playback, prediction, resources
 from studio.errors import guard
 
 st.title("Data")
@@ -148,7 +146,7 @@ with guard("the clip viewer"):
                               format_func=lambda p: f"{Path(p).name} ({dict(clips)[p]})")
         count = v3.number_input("Frames", 4, 40, 16, key="data_frames", help="How many frames to sample, as a "
                                 "model with this sequence length sees them (uniformly over the clip).")
-        sample = sampled_frames(chosen, Path(chosen).stat().st_mtime_ns, int(count), 48)
+        sample = sampled_frames(chosen, Path(chosen).stat().st_mtime_ns, int(count), TrainConfig().cache_frames)
         clip_info = sample["info"]
         a, b = st.columns([2, 3], gap="large")
         with a:
@@ -160,40 +158,50 @@ with guard("the clip viewer"):
                 st.warning(warning)
         with b:
             st.caption("Sampled frames, uniformly over the clip (the test-time sampling), with their times")
-            st.image(list(sample["frames"]), caption=[f"{t:.2f} s" for t in sample["times"]], width=104)
+            frames, times = list(sample["frames"]), sample["times"]
+            per_row = prediction.per_row_for(len(frames), 8)  # balanced rows: no lone frame on the last one
+            for start in range(0, len(frames), per_row):
+                for col, frame, t in zip(st.columns(per_row), frames[start:start + per_row], times[start:]):
+                    col.image(frame, caption=f"{t:.2f} s", width="stretch")
 
 with guard("the feature cache"):
     st.subheader("Feature cache")
-    st.caption("The frozen backbone encodes every cached frame once; every epoch and every later run with the "
-               "same backbone reuses the features. Training fills the cache by itself: building it here only "
-               "moves the wait to now.")
+    st.caption("The frozen backbone encodes every frame training reads once; every epoch and every later run with "
+               "the same backbone and preset reuses the features. Training fills the cache by itself: building it "
+               "here only moves the wait to now, in the background.")
     usable = [name for name, reason in availability().items() if reason is None]
     f1, f2, f3 = st.columns([2, 2, 3])
-    backbone = f1.selectbox("Backbone", usable, key="cache_backbone")
-    cache_frames = f2.selectbox("Frames cached per clip", [48, 24], key="cache_frames",
-                                format_func=lambda n: f"{n}" + (" (default)" if n == 48 else " (demo preset)"))
-    f3.caption(f"Cache folder: `{DEFAULT_CACHE_DIR}`")
+    backbone = f1.selectbox("Backbone", usable, key="cache_backbone",
+                            index=usable.index(TrainConfig().backbone) if TrainConfig().backbone in usable else 0)
+    preset = f2.selectbox("For training with preset", ["demo", "thesis", "custom"], key="cache_preset",
+                          help="The cache is built exactly as a run with this preset reads it: the same frames per "
+                               "clip and the same views (the thesis preset also caches crops and flips).")
+    cache_cfg = make_config(None if preset == "custom" else preset, data=path, split=split, backbone=backbone)
+    views = run_views(cache_cfg)
+    f3.caption(f"{cache_cfg.cache_frames} frames per clip · views {', '.join(views)} · cache folder "
+               f"`{cache_cfg.cache_dir or DEFAULT_CACHE_DIR}`")
     busy = jobs.active_job(places.runs_dir())
     if busy is not None:
         st.info(f"Run '{busy.name}' is training now; building the cache at the same time slows both down.")
     if st.button("Build the feature cache", icon=":material/memory:", key="build_cache"):
-        ds = load_dataset(data=path, split=split)
-        cache = FeatureCache(backbone, cache_frames=cache_frames)
-        bar = st.progress(0.0, text="Starting…")
-        total = len(ds.train) + len(ds.test)
+        jobs.launch_cache(places.runs_dir(), cache_cfg)
+        st.toast("Building the feature cache in the background; you can leave this page.")
 
-        def report(offset):
-            def on_progress(done, _n, clip):
-                bar.progress((offset + done) / total, text=f"{offset + done}/{total} clips · {Path(clip).name}")
-            return on_progress
+    @st.fragment(run_every=2)
+    def cache_progress() -> None:
+        with guard("the cache job"):
+            state = jobs.cache_job_state(places.runs_dir())
+            if not state:
+                return
+            fraction, line = job_view.progress(state)
+            if state.get("active"):
+                st.progress(fraction, text=line)
+            elif state.get("state") == "finished":
+                failed = state.get("failed") or {}
+                st.caption(f"Last build: {state.get('clips')} clips, {state.get('frames_encoded', 0):,} frames "
+                           f"encoded (the rest were cached already) in {formatting.format_seconds(state.get('seconds') or 0)}"
+                           + (f"; {len(failed)} clips could not be read and training skips them." if failed else "."))
+            elif state.get("state") in ("failed", "died"):
+                st.warning(f"The last cache build stopped: {state.get('error')}")
 
-        _, failed = cache.ensure([c.path for c in ds.train], training_views(["center"], True), progress=False,
-                                 on_progress=report(0))
-        _, failed_test = cache.ensure([c.path for c in ds.test], ["center"], progress=False,
-                                      on_progress=report(len(ds.train)))
-        failed.update(failed_test)
-        bar.progress(1.0, text=f"Done: {total - len(failed)} of {total} clips cached; "
-                               f"{cache.backbone_frames} frames encoded now (the rest were cached already).")
-        if failed:
-            st.warning(f"{len(failed)} clips could not be cached; training skips them.")
-            st.dataframe([{"clip": places.short_path(p), "reason": r} for p, r in failed.items()], hide_index=True)
+    cache_progress()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from studio import clips, formatting, prediction, resources, uploads
-from studio.checkpoint_picker import checkpoint_picker
+from studio.checkpoint_picker import checkpoint_for_examples, checkpoint_picker
 from studio.errors import guard
 
 st.title("Predict")
@@ -11,7 +11,7 @@ st.caption("Upload a clip or pick an example, choose a checkpoint, and see what 
            "frames it attended to.")
 
 up, ex, right = st.columns([4, 4, 3], gap="medium")
-source = clips.clip_picker("predict_clip", up, ex)
+source = clips.clip_picker("predict_clip", up, ex, checkpoint_for=checkpoint_for_examples("predict_checkpoint"))
 with right:
     checkpoint = checkpoint_picker("predict_checkpoint", source=source)
     if checkpoint is not None:
@@ -24,6 +24,12 @@ with right:
             classes = meta["classes"]
             st.caption("Knows: " + ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12
                                                               else ""))
+            seen = resources.clips_seen(checkpoint).get(source.path.stem) if source and source.path else None
+            if seen:
+                st.warning("This checkpoint " + ("trained on this clip" if seen == "train" else
+                                                 "chose its best epoch on this clip") +
+                           ", so its confidence is optimistic; pick an unmarked clip to see how it does on "
+                           "unseen video.", icon=":material/visibility:")
 
 if source is not None and checkpoint is not None:
     with guard("the prediction"):

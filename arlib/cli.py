@@ -193,43 +193,72 @@ def cmd_extract_frames(a) -> int:
 
 
 def cmd_cache(a) -> int:
+    """Fill the feature cache with exactly what `train` with the same data, split, preset and flags reads."""
     import torch
 
     from . import distributed
-    from .datasets import load_dataset
     from .devices import current_device, set_device
     from .features import FeatureCache
-    from .train import TrainConfig
-    from .transforms import training_views
+    from .fileio import atomic_write_json
+    from .train import feature_phase_status, make_config, run_views, training_split
 
     rank = distributed.launched_rank()  # under torchrun: this process's share of the clips
     device = current_device()
     if rank.world_size > 1 and device.type == "cuda":  # one GPU per local rank
         device = set_device(f"cuda:{rank.local_rank % max(1, torch.cuda.device_count())}")
     distributed.init(rank, device.type)
+    cfg = make_config(a.preset, data=a.data, splits=a.splits, split=a.split, classes=a.classes,
+                      val_fraction=a.val_fraction, cache_dir=a.cache_dir, backbone=a.backbone,
+                      cache_frames=a.cache_frames, crops=a.crops.split(",") if a.crops else None, flip=a.flip)
+    status_file = a.status if rank.is_main else None
+    started, last_write = time.time(), [0.0]
+
+    def write_status(**fields) -> None:
+        if status_file:
+            atomic_write_json(status_file, {"pid": os.getpid(), "updated_at": time.time(), **fields})
+
     try:
-        ds = load_dataset(data=a.data, splits=a.splits, split=a.split, classes=a.classes,
-                          val_fraction=a.val_fraction or 0.2)
-        defaults = TrainConfig()
-        cache = FeatureCache(a.backbone or defaults.backbone, a.cache_dir, a.cache_frames or defaults.cache_frames)
-        views = training_views(a.crops.split(",") if a.crops else defaults.crops,
-                               defaults.flip if a.flip is None else a.flip)
-        train_clips = rank.share([c.path for c in ds.train])
-        test_clips = rank.share([c.path for c in ds.test])
-        _, failed = cache.ensure(train_clips, views, progress=rank.is_main)
-        _, failed_test = cache.ensure(test_clips, ["center"], progress=rank.is_main)
-        failed.update(failed_test)
-        mine = {"rank": rank.rank, "clips": len(train_clips) + len(test_clips), "failed": failed,
-                "frames_encoded": cache.backbone_frames, "device": str(device)}
+        ds, train_all, val_all = training_split(cfg)
+        cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
+        views = run_views(cfg)
+        train_clips, val_clips = rank.share([c.path for c in train_all]), rank.share([c.path for c in val_all])
+        total = len(train_clips) + len(val_clips)
+        train_frames = cfg.cache_frames * len(views) * len(train_clips)
+        frames_total = train_frames + cfg.cache_frames * len(val_clips)
+
+        def progress(offset: int, base: int, per_clip: int):
+            def report(done, _n, _clip):
+                now = time.time()
+                if now - last_write[0] >= 1.0 or offset + done == total:
+                    last_write[0] = now
+                    write_status(**feature_phase_status(offset + done, total, base + per_clip * done, frames_total,
+                                                        now - started))
+            return report
+
+        write_status(**feature_phase_status(0, total, 0, frames_total, 0.0))
+        show_bars = rank.is_main and not status_file
+        _, failed = cache.ensure(train_clips, views, progress=show_bars,
+                                 on_progress=progress(0, 0, cfg.cache_frames * len(views)))
+        _, failed_val = cache.ensure(val_clips, ["center"], progress=show_bars,
+                                     on_progress=progress(len(train_clips), train_frames, cfg.cache_frames))
+        failed.update(failed_val)
+        mine = {"rank": rank.rank, "clips": total, "failed": failed, "frames_encoded": cache.backbone_frames,
+                "device": str(device)}
         everyone = distributed.gather(rank, mine)
+    except BaseException as exc:
+        write_status(state="failed", phase="failed", error=str(exc) or type(exc).__name__)
+        raise
     finally:
         distributed.finish(rank)
     if rank.is_main:
         all_failed = {clip: why for r in everyone for clip, why in r["failed"].items()}
-        summary = {"cache": str(cache.dir), "clips": len(ds.train) + len(ds.test), "failed": all_failed,
-                   "frames_encoded": sum(r["frames_encoded"] for r in everyone)}
+        summary = {"cache": str(cache.dir), "clips": len(train_all) + len(val_all), "failed": all_failed,
+                   "frames_encoded": sum(r["frames_encoded"] for r in everyone), "views": views,
+                   "cache_frames": cfg.cache_frames}
         if rank.world_size > 1:
             summary["ranks"] = [{k: r[k] for k in ("rank", "clips", "frames_encoded", "device")} for r in everyone]
+        write_status(state="finished", phase="finished", step=total, total_steps=total, frames_done=frames_total,
+                     frames_total=frames_total, eta_s=0, seconds=round(time.time() - started, 1), **summary)
         print(json.dumps(summary))
     return 0
 
@@ -355,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
     add_device_arg(p)
+    from .train import PRESETS
+
+    p.add_argument("--preset", choices=sorted(PRESETS), help="cache what training with this preset reads")
+    p.add_argument("--status", help="write progress (frames done, rate, time left) to this JSON file")
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("extract-frames", help="decode clips to <out>/<Class>/<clip>/<00001>.jpg folders")

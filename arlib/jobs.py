@@ -299,3 +299,71 @@ def wait_until_done(run: RunDir, timeout_s: float, poll_s: float = 0.5) -> dict:
         time.sleep(poll_s)
     return state
 
+
+
+# ---------------------------------------------------------------------------------------------- cache jobs
+
+CACHE_JOB_DIR = ".cache-job"  # under the runs folder; not a run (no config.json, no launch.json)
+
+
+def cache_job_dir(root: str | Path) -> Path:
+    return Path(root) / CACHE_JOB_DIR
+
+
+def cache_job_state(root: str | Path) -> dict:
+    """The feature-cache job's status.json ({} when none ran), with 'died' for a vanished process."""
+    _reap()
+    folder = cache_job_dir(root)
+    status = read_json(folder / "status.json", {}) or {}
+    launch_info = read_json(folder / "cache_launch.json", {}) or {}
+    if not status and launch_info:
+        status = {"state": "starting", "message": "starting"}
+    alive = bool(launch_info) and process_alive(launch_info.get("pid"), launch_info.get("pid_started"))
+    if status.get("state") in ("starting", "features") and not alive:
+        status["state"] = "died"
+        status["error"] = _last_line(folder / "cache.log") or "The cache job stopped without saying why."
+    status["active"] = status.get("state") in ("starting", "features") and alive
+    status.setdefault("command", launch_info.get("command"))
+    return status
+
+
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    errors = [line[len("error: "):] for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else None
+
+
+def launch_cache(root: str | Path, config: TrainConfig) -> Path:
+    """Fill the feature cache for `config` in the background (`python -m arlib cache`), exactly the
+    clips, views and frame count its training would read; progress goes to runs/.cache-job/status.json."""
+    folder = cache_job_dir(root)
+    with _launch_lock:
+        if cache_job_state(root).get("active"):
+            raise ArlibError("The feature cache is already being built; wait for it to finish.")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "status.json").unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "arlib", "cache", "--data", str(config.data), "--split", str(config.split),
+               "--backbone", config.backbone, "--cache-frames", str(config.cache_frames),
+               "--crops", ",".join(config.crops), "--flip" if config.flip else "--no-flip",
+               "--status", str((folder / "status.json").resolve())]
+        for flag, value in (("--splits", config.splits), ("--classes", config.classes),
+                            ("--val-fraction", config.val_fraction), ("--cache-dir", config.cache_dir)):
+            if value not in (None, ""):
+                cmd += [flag, str(value)]
+        with open(folder / "cache.log", "wb") as log:
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        try:
+            import psutil
+
+            started = psutil.Process(proc.pid).create_time()
+        except Exception:  # already gone: nothing to match
+            started = None
+        _children[str(folder)] = proc
+        atomic_write_json(folder / "cache_launch.json", {"pid": proc.pid, "pid_started": started, "command": cmd,
+                                                         "launched_at": time.time()})
+    return folder

@@ -128,6 +128,67 @@ def default_checkpoint(clip: Path | None = None, uploaded: bool = False, runs: P
     return demo_checkpoint()
 
 
+def clip_class(clip: Path | None) -> str | None:
+    """The class a clip shows when it sits in a dataset's class folder (<Class>/<clip>), else None."""
+    if clip is None:
+        return None
+    clip = Path(clip)
+    for root in (data_dir(), ucf_mini_root()):
+        if root is not None and inside(clip, root) and clip.parent.name not in ("", root.name):
+            return clip.parent.name
+    return None
+
+
+def default_pair(choices: list[CheckpointChoice], classes_of, clip: Path | None = None,
+                 uploaded: bool = False, count: int = 2) -> list[Path]:
+    """Checkpoints to compare on a clip by default: runs' `best` and the shipped ones, those that know the
+    clip's class first, then those trained on the same kind of data (demo or real), newest first.
+    `classes_of(path)` gives a checkpoint's class names (the caller caches the metadata)."""
+    wanted_class = None if uploaded else clip_class(clip)
+    demo_wanted = not uploaded and (clip is None or is_demo_clip(Path(clip)))
+    demo = demo_checkpoint().resolve()
+
+    def is_demo_model(choice: CheckpointChoice) -> bool:
+        if choice.group == "shipped":
+            return choice.path.resolve() == demo
+        run = run_of_checkpoint(choice.path)
+        data = (run.read_config().get("data") or "") if run else ""
+        return inside(Path(data), data_dir())
+
+    candidates = [c for c in choices if c.path.stem == "best" or c.group == "shipped"] or list(choices)
+
+    def rank(item):
+        index, choice = item
+        try:
+            knows = wanted_class is not None and wanted_class in classes_of(choice.path)
+        except Exception:  # an unreadable checkpoint goes last; the page shows its error
+            return (2, 2, index)
+        return (0 if knows else 1, 0 if is_demo_model(choice) == demo_wanted else 1, index)
+
+    ordered = [c.path for _, c in sorted(enumerate(candidates), key=rank)]
+    rest = [c.path for c in choices if c.path not in ordered]
+    return (ordered + rest)[:count]
+
+
+def clips_seen(meta: dict) -> dict[str, str]:
+    """{clip stem: 'train' or 'validation'} for the clips a checkpoint was trained or validated on, rebuilt
+    from its training configuration (the split is seeded); empty when that dataset is not here."""
+    from .errors import ArlibError
+    from .train import TrainConfig, training_split
+
+    config = meta.get("train_config") or {}
+    if not config.get("data") or config.get("features"):
+        return {}
+    data = user_path(str(config["data"]))
+    if not data.is_dir():
+        return {}
+    try:
+        _, train, val = training_split(TrainConfig.from_dict(config), data=str(data))
+    except ArlibError:
+        return {}
+    return {Path(c.path).stem: "train" for c in train} | {Path(c.path).stem: "validation" for c in val}
+
+
 def run_of_checkpoint(path, run_name: str | None = None):
     """The run directory a checkpoint belongs to: its parent run folder, else runs/<run_name> (from its meta)."""
     from .runs import RunDir

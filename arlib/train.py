@@ -253,6 +253,18 @@ class StopRequested:
             signal.signal(sig, handler)
 
 
+def training_split(cfg: TrainConfig, data: str | None = None) -> tuple[DatasetSplit, list[Clip], list[Clip]]:
+    """(dataset, clips trained on, validation clips) of a configuration: the split's test clips validate,
+    and without any on disk whole groups of the training clips are held out (seeded, so it is repeatable).
+    `data` overrides cfg.data (a checkpoint's dataset found at another path)."""
+    ds = datasets.load_dataset(data=data or cfg.data, splits=cfg.splits, split=cfg.split, classes=cfg.classes,
+                               features=cfg.features, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    train_clips, val_clips = ds.train, ds.test
+    if not val_clips and cfg.val_fraction > 0:  # a partial copy with no test clips: hold out whole groups
+        train_clips, val_clips = datasets.group_split(ds.train, cfg.val_fraction, cfg.seed)
+    return ds, train_clips, val_clips
+
+
 def prune_epoch_checkpoints(run: RunDir, keep: int) -> list[Path]:
     """Delete all but the newest `keep` epoch_NNN checkpoints (best and last are never touched)."""
     if not keep or keep < 0:
@@ -306,12 +318,8 @@ class Trainer:
         if self.prepared:
             return self.prepared
         cfg = self.cfg
-        ds = datasets.load_dataset(data=cfg.data, splits=cfg.splits, split=cfg.split, classes=cfg.classes,
-                                   features=cfg.features, val_fraction=cfg.val_fraction, seed=cfg.seed)
-        train_clips, val_clips = ds.train, ds.test
-        if not val_clips and cfg.val_fraction > 0:
-            # The split's test list has no clips on disk (a partial copy): hold out whole groups instead.
-            train_clips, val_clips = datasets.group_split(ds.train, cfg.val_fraction, cfg.seed)
+        ds, train_clips, val_clips = training_split(cfg)
+        if not ds.test and val_clips:
             self.run.log(f"No test clips on disk for this split; holding out {len(val_clips)} training clips "
                          f"(whole groups, val_fraction={cfg.val_fraction}) for validation.")
         self.run.log(ds.description)

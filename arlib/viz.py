@@ -162,6 +162,33 @@ def attention_strip(frames: np.ndarray, attention, timestamps=None, per_row: int
     return canvas
 
 
+def time_aligned_strip(frames: np.ndarray, attention, timestamps, duration_s: float, width: int = 1100,
+                       thumb_h: int = 56) -> Image.Image:
+    """One row of thumbnails placed at their time in the clip (x = time / duration), each with its attention
+    cell beneath: strips of models that sample different numbers of frames line up by time, one above another."""
+    attention = np.asarray(attention, float)
+    peak = attention.max() if len(attention) and attention.max() > 0 else 1.0
+    thumbs = [_fit(f, thumb_h) for f in frames]
+    tw = max((t.width for t in thumbs), default=1)
+    cell_h, axis_h = 14, 16
+    canvas = Image.new("RGB", (width, thumb_h + cell_h + axis_h + 6), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = _font(10)
+    span = max(1, width - tw)
+    duration_s = max(float(duration_s), 1e-6)
+    for thumb, weight, t in zip(thumbs, attention, timestamps):
+        x = round(min(max(t / duration_s, 0.0), 1.0) * span)
+        canvas.paste(thumb, (x, 0))
+        draw.rectangle([x, thumb_h + 2, x + tw - 1, thumb_h + 2 + cell_h], fill=heat_colour(weight / peak))
+    y = thumb_h + cell_h + 4
+    step = max(1, int(np.ceil(duration_s / 10)))  # at most ~10 labelled seconds
+    for second in range(0, int(duration_s) + 1, step):
+        x = round(second / duration_s * span) + tw // 2
+        draw.line([x, y, x, y + 3], fill=(120, 120, 120))
+        draw.text((min(x + 2, width - 24), y + 2), f"{second}s", font=font, fill=(60, 60, 60))
+    return canvas
+
+
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
     return fig

@@ -110,3 +110,16 @@ def frames_at(path: str, mtime_ns: int, indices: tuple, short_side: int = 112) -
 
     unique, inverse = np.unique(np.asarray(indices, int), return_inverse=True)
     return read_frames(path, unique, short_side=short_side)[inverse]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _clips_seen(path: str, mtime_ns: int) -> dict[str, str]:
+    from arlib.places import clips_seen
+
+    return clips_seen(_checkpoint_meta(path, mtime_ns))
+
+
+def clips_seen(checkpoint) -> dict[str, str]:
+    """{clip stem: 'train' | 'validation'} of a checkpoint (see arlib.places.clips_seen); {} if it is gone."""
+    path = Path(checkpoint)
+    return _clips_seen(*checkpoint_key(path)) if path.is_file() else {}

@@ -234,3 +234,85 @@ def test_cli_help_lists_every_command():
 
     described = set(re.search(r"\{([^}]*)\}", arlib.cli.__doc__).group(1).split(","))
     assert described == commands, commands ^ described
+
+
+# --------------------------------------------------------------------------------------- Compare page
+
+UCF_MINI = REPO.parent / "shared" / "ucf101-mini" / "UCF-101"
+
+
+def test_compare_defaults_to_checkpoints_that_know_the_clip_and_flags_a_mismatch(env):
+    """Defect 11: a real clip is compared by default with checkpoints that know its class, not the demo
+    twins; a model picked that never saw the class is flagged."""
+    import shutil
+
+    from arlib.places import DEMO_CHECKPOINT, UCF_CHECKPOINT
+
+    if not UCF_MINI.is_dir() or not UCF_CHECKPOINT.is_file():
+        pytest.skip("needs ../shared/ucf101-mini and assets/ucf9-mini.safetensors")
+    run = fake_run(env["runs"], "ucf-run", ["A"], [0.5], data=str(UCF_MINI))
+    run.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(UCF_CHECKPOINT, run.checkpoint("best"))
+    at = app("compare")
+    clip = sorted(UCF_MINI.glob("ApplyEyeMakeup/*.mp4"))[0]
+    at.selectbox(key="compare_clip_example").set_value(str(clip)).run()
+    no_problems(at)
+    picked = at.multiselect(key="compare_ckpts_ApplyEyeMakeup").value
+    assert str(DEMO_CHECKPOINT) not in picked and str(run.checkpoint("best")) in picked, picked
+    assert not any("Not trained on" in w.value for w in at.warning)
+    at.multiselect(key="compare_ckpts_ApplyEyeMakeup").set_value([str(UCF_CHECKPOINT), str(DEMO_CHECKPOINT)]).run()
+    no_problems(at)
+    assert any("Not trained on ApplyEyeMakeup" in w.value for w in at.warning)
+
+
+# --------------------------------------------------------------------------------------- Predict page
+
+
+def test_predict_marks_examples_the_checkpoint_trained_on(env):
+    """Defect 13: the shipped UCF-101 checkpoint's own training clips are marked, and predicting one says so."""
+    from arlib.checkpoints import load_checkpoint
+    from arlib.places import UCF_CHECKPOINT, clips_seen
+
+    if not UCF_MINI.is_dir() or not UCF_CHECKPOINT.is_file():
+        pytest.skip("needs ../shared/ucf101-mini and assets/ucf9-mini.safetensors")
+    seen = clips_seen(load_checkpoint(UCF_CHECKPOINT).meta)
+    assert "train" in seen.values() and "validation" in seen.values()
+    trained = next(p for p in sorted(UCF_MINI.glob("*/*")) if seen.get(p.stem) == "train")
+    unseen = next((p for p in sorted(UCF_MINI.glob("*/*")) if p.stem not in seen), None)
+    at = app("predict")
+    box = at.selectbox(key="predict_clip_example")
+    assert "● trained on" in box.format_func(str(trained))
+    if unseen is not None:
+        assert "●" not in box.format_func(str(unseen)) and "◐" not in box.format_func(str(unseen))
+    box.set_value(str(trained)).run()
+    no_problems(at)
+    assert at.selectbox(key="predict_checkpoint_real").value == str(UCF_CHECKPOINT)
+    assert any("trained on this clip" in w.value for w in at.warning)
+
+
+def test_data_page_builds_exactly_the_training_cache_in_the_background(env, ucf_like, tmp_path, monkeypatch):
+    """Defect 7: the Data page's cache is what training reads (the preset's frames and views), built by a
+    background job with progress, not 48 flipped frames in the page's own thread."""
+    import time
+
+    from arlib import jobs
+    from arlib.train import make_config, run_views
+
+    monkeypatch.setenv("ARLIB_CACHE_DIR", str(tmp_path / "cache"))
+    at = app("data")
+    at.text_input(key="data_path").set_value(str(ucf_like)).run()
+    at.selectbox(key="cache_preset").set_value("demo").run()
+    at.button(key="build_cache").click().run()
+    no_problems(at)
+    deadline = time.time() + 240
+    while time.time() < deadline and jobs.cache_job_state(env["runs"]).get("state") not in ("finished", "failed",
+                                                                                           "died"):
+        time.sleep(0.5)
+    state = jobs.cache_job_state(env["runs"])
+    assert state["state"] == "finished", state
+    demo = make_config("demo")
+    assert state["cache_frames"] == demo.cache_frames and state["views"] == run_views(demo)
+    assert state["frames_done"] == state["frames_total"] > 0
+    assert not jobs.list_jobs(env["runs"])  # the cache job is not a training run
+    at.run()
+    assert any("Last build" in c.value for c in at.caption)
