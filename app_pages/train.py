@@ -145,11 +145,11 @@ def curves(run: RunDir) -> None:
     if not rows:
         st.caption("Curves appear after the first epoch.")
         return
-    l, r = st.columns(2)
-    with l:
+    left, right = st.columns(2)
+    with left:
         st.plotly_chart(charts.legend_below(charts.epoch_axis(viz.metric_curves(
             {run.name: rows}, ["train_loss", "val_loss"], "Loss"), {run.name: rows})), key="train_loss_fig")
-    with r:
+    with right:
         st.plotly_chart(charts.legend_below(charts.epoch_axis(viz.metric_curves(
             {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"], "Accuracy"), {run.name: rows})),
             key="train_acc_fig")
