@@ -342,6 +342,7 @@ def test_killed_trainer_shows_died_with_log_and_resumes(server, page):
     assert "stopped without saying why" in error.inner_text() and "resume" in error.inner_text()
     assert page.locator(EXCEPTION).count() == 0
     log_box = page.locator('[data-testid="stExpander"]', has_text="Log (last 25 lines)")
+    log_box.get_by_text("starting run crashed").first.wait_for(timeout=30_000)  # the expander fills after its header
     log_text = log_box.inner_text()
     assert "starting run crashed" in log_text and "epoch 1:" in log_text, log_text  # expanded: the log tail
 
