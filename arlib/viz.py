@@ -163,11 +163,12 @@ def attention_strip(frames: np.ndarray, attention, timestamps=None, per_row: int
 
 
 def time_aligned_strip(frames: np.ndarray, attention, timestamps, duration_s: float, width: int = 1100,
-                       thumb_h: int = 56) -> Image.Image:
+                       thumb_h: int = 56, uniform: float | None = None) -> Image.Image:
     """One row of thumbnails placed at their time in the clip (x = time / duration), each with its attention
-    cell beneath: strips of models that sample different numbers of frames line up by time, one above another."""
+    cell beneath on the fixed scale relative to uniform: strips of models that sample different numbers of
+    frames line up by time, one above another."""
     attention = np.asarray(attention, float)
-    peak = attention.max() if len(attention) and attention.max() > 0 else 1.0
+    positions = scale_position(attention, uniform or uniform_level(attention))
     thumbs = [_fit(f, thumb_h) for f in frames]
     tw = max((t.width for t in thumbs), default=1)
     cell_h, axis_h = 14, 16
@@ -176,10 +177,10 @@ def time_aligned_strip(frames: np.ndarray, attention, timestamps, duration_s: fl
     font = _font(10)
     span = max(1, width - tw)
     duration_s = max(float(duration_s), 1e-6)
-    for thumb, weight, t in zip(thumbs, attention, timestamps):
+    for thumb, position, t in zip(thumbs, positions, timestamps):
         x = round(min(max(t / duration_s, 0.0), 1.0) * span)
         canvas.paste(thumb, (x, 0))
-        draw.rectangle([x, thumb_h + 2, x + tw - 1, thumb_h + 2 + cell_h], fill=heat_colour(weight / peak))
+        draw.rectangle([x, thumb_h + 2, x + tw - 1, thumb_h + 2 + cell_h], fill=scale_colour(position))
     y = thumb_h + cell_h + 4
     step = max(1, int(np.ceil(duration_s / 10)))  # at most ~10 labelled seconds
     for second in range(0, int(duration_s) + 1, step):

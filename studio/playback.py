@@ -27,7 +27,8 @@ def show_video(key: str, path, info: dict | None = None, data: bytes | None = No
     path = Path(path)
     info = info or probe_clip(key, path)
     codecs = BROWSER_PLAYABLE.get(path.suffix.lower(), set())
-    if info.get("codec") in codecs:
+    # Browsers play the first video track and turn it, but may not mirror it: other clips are converted upright.
+    if info.get("codec") in codecs and not info.get("stream") and not info.get("mirrored"):
         st.video(data if data is not None else str(path), format="video/webm" if path.suffix.lower() == ".webm"
                  else "video/mp4")
         return

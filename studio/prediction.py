@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from arlib import viz
+from arlib.attention_scale import attention_summary
 
 from . import resources
 from .formatting import probability
@@ -129,9 +130,13 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
     with left:
         st.subheader("The clip")
         show_video(source.key, path, data=source.data)
-        st.caption(f"{pred['num_frames']} frames · {pred['fps']:g} fps · {pred['duration_s']:.1f} s")
+        turned = f" · turned {pred['rotation']}° clockwise" if pred.get("rotation") else ""
+        turned += " · mirrored" if pred.get("mirrored") else ""
+        st.caption(f"{pred['num_frames']} frames · {pred['fps']:g} fps · {pred['duration_s']:.1f} s{turned}")
     with right:
         st.subheader(f"{best['label']} · {probability(best['probability'])}")
+        for warning in pred.get("warnings") or ():  # what is odd in the clip, said where the answer is read
+            st.warning(warning, icon="⚠️")
         st.plotly_chart(viz.top_k_bars(pred["top_k"], title=f"Top {len(pred['top_k'])}"), key=f"{key}_topk")
         sec = pred["seconds"]
         c1, c2, c3, c4 = st.columns(4)
@@ -141,8 +146,9 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         c4.metric("total", f"{sum(sec.values()):.2f} s")
 
     st.subheader("Sampled frames and their attention")
-    st.caption("Each frame the model saw, in time order, with its attention weight in the cell directly beneath "
-               "it (brighter = more weight) and its time in the clip.")
+    st.caption("Each frame the model saw, in time order, with its attention in the cell directly beneath it as a "
+               "ratio to uniform (1.0x = every frame weighted equally; red above, blue below, on one fixed scale "
+               "for every clip) and its time in the clip.")
     window = None
     if len(windows) > 1:
         labels = [f"window {i + 1}: {w['start_s']:.0f}–{w['end_s']:.0f} s · {w['label']} {w['probability']:.0%}"
@@ -153,7 +159,9 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         st.caption("A long clip is read in windows; a window with fewer distinct frames than the model's sequence "
                    "length repeats its last frame.")
     st.plotly_chart(viz.attention_curve({best["label"]: attention_by_time(pred["timestamps_s"], pred["attention"])},
-                                        title="Attention over time"), key=f"{key}_attn")
+                                        title="Attention over time", uniform=1 / len(pred["attention"])),
+                    key=f"{key}_attn")
+    st.caption(attention_summary(pred["attention"], pred["timestamps_s"]))
     if len(windows) > 1:
         st.plotly_chart(viz.timeline(windows, f"Prediction over time ({len(windows)} windows of the clip)"),
                         key=f"{key}_timeline")
