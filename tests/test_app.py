@@ -215,7 +215,7 @@ def test_predict_shows_the_clips_warnings_next_to_the_answer(env, tmp_path):
         container.mux(black.encode())
         container.mux(picture.encode())
     at = app()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     at.file_uploader(key="predict_clip_upload").set_value((clip.name, clip.read_bytes(), "video/mp4"))
     at.run(timeout=TIMEOUT)
     no_problems(at)
