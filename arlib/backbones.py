@@ -7,6 +7,7 @@ and features are computed under torch.inference_mode.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -69,6 +70,7 @@ class BackboneSpec:
     description: str
     build: Callable[[], nn.Module]  # returns a module mapping [B,3,H,W] normalised -> [B, feature_dim]
     requires: tuple[str, ...]  # importable modules it needs
+    weights_file: Callable[[], Path] | None = None  # where downloaded weights are cached (torchvision)
 
     def unavailable_reason(self) -> str | None:
         for module in self.requires:
@@ -126,15 +128,22 @@ def _torchvision(arch: str, weights_enum: str) -> Callable[[], nn.Module]:
         weights = torchvision_weights(weights_enum)
         cached = torchvision_weights_file(weights_enum)
         try:
-            # torchvision's own weights API and cache: a cached file is used as is, a missing one is
-            # downloaded and checked against the hash in its name; weights_only never unpickles code.
+            if not cached.is_file():
+                # Fetched into torchvision's cache and checked against the hash in its name; done here
+                # rather than by torch.hub so that no "Downloading" line reaches stderr when it fails.
+                log.info("downloading %s into %s", weights.url, cached.parent)
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                match = torch.hub.HASH_REGEX.search(cached.name)
+                torch.hub.download_url_to_file(weights.url, str(cached), match.group(1) if match else None,
+                                               progress=False)
+            # torchvision's own weights API reads the cached file; weights_only never unpickles code.
             state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
         except Exception as exc:
             if cached.is_file():
                 raise BackboneError(f"Backbone '{arch}': the weights file {cached} could not be read "
                                     f"({type(exc).__name__}); delete it so it is fetched again.") from None
             raise BackboneError(
-                f"Backbone '{arch}' needs its ImageNet weights {cached.name}, which are not in {cached.parent} "
+                f"Backbone '{arch}' is not available: its ImageNet weights {cached.name} are not in {cached.parent} "
                 f"and could not be downloaded from {weights.url} (no network?); copy that file there "
                 "(or set TORCH_HOME) or pick another backbone."
             ) from None
@@ -176,6 +185,7 @@ for _arch, _dim, _enum, _resize in TORCHVISION:
         description=f"torchvision {_arch}, ImageNet weights" + (" (the thesis backbone)" if _arch == "resnet152" else ""),
         build=_torchvision(_arch, _enum),
         requires=("torchvision",),
+        weights_file=functools.partial(torchvision_weights_file, _enum),
     )
 
 
@@ -186,8 +196,21 @@ def get_spec(name: str) -> BackboneSpec:
 
 
 def availability() -> dict[str, str | None]:
-    """name -> None when usable here, else the reason it is not."""
-    return {name: spec.unavailable_reason() for name, spec in REGISTRY.items()}
+    """name -> None when usable here now, else the reason it is not.
+
+    A torchvision backbone whose weights are not cached yet is listed with that reason (loading it tries
+    the download, which needs network), so offline the studio offers only what will load.
+    """
+    out = {}
+    for name, spec in REGISTRY.items():
+        reason = spec.unavailable_reason()
+        if reason is None and spec.weights_file is not None:
+            file = spec.weights_file()
+            if not file.is_file():
+                reason = (f"needs torchvision's ImageNet weights {file.name} in {file.parent}, downloaded on first "
+                          "use when there is network")
+        out[name] = reason
+    return out
 
 
 class FrozenBackbone(nn.Module):

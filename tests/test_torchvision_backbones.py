@@ -12,7 +12,7 @@ import torch
 import torchvision.models as tvm
 
 from arlib import backbones
-from arlib.backbones import REGISTRY, TORCHVISION, load_backbone, torchvision_weights, torchvision_weights_file
+from arlib.backbones import REGISTRY, availability, TORCHVISION, load_backbone, torchvision_weights, torchvision_weights_file
 from arlib.errors import BackboneError
 
 
@@ -35,10 +35,12 @@ def test_registry_preprocessing_matches_the_weights_own_transforms():
 def test_resnet18_loads_a_local_weights_file_from_torchvisions_cache(torch_home):
     target = torchvision_weights_file("ResNet18_Weights")
     assert target.parent == torch_home / "hub" / "checkpoints" and target.name == "resnet18-f37072fd.pth"
+    assert "resnet18-f37072fd.pth" in availability()["resnet18"]  # offline, the studio does not offer it yet
     torch.manual_seed(3)
     reference = tvm.resnet18(weights=None).eval()
     target.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), target)
+    assert availability()["resnet18"] is None
 
     bb = load_backbone("resnet18", device="cpu", runtime="torch")
     assert torch.equal(bb.net.conv1.weight, reference.conv1.weight)
@@ -67,7 +69,8 @@ def test_missing_weights_without_network_is_one_clear_sentence(torch_home, monke
         load_backbone("mobilenet_v2", device="cpu", runtime="torch")
     message = str(caught.value)
     assert "mobilenet_v2-7ebf99e0.pth" in message and str(torch_home / "hub" / "checkpoints") in message
-    assert "could not be downloaded" in message and "\n" not in message and message.endswith(".")
+    assert "is not available" in message and "could not be downloaded" in message
+    assert "\n" not in message and message.endswith(".")
 
 
 def test_a_corrupt_weights_file_is_named(torch_home):
