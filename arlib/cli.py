@@ -33,7 +33,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--classes", help="'9' = the first 9 classes of classInd (the thesis), or names 'A,B,C' (default: all)")
     g.add_argument("--features", help="folder of precomputed <clip_stem>.npy (T x D) features replacing video + backbone")
     g.add_argument("--val-fraction", type=float, default=None,
-                   help="held-out fraction (whole groups) when there are no split files or no test clips on disk (default 0.2)")
+                   help="validation fraction carved from the TRAINING clips by whole groups, seeded (default 0.2); "
+                        "it chooses `best` and fits the temperature; the test list never chooses anything")
     g.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/arlib/features or $ARLIB_CACHE_DIR)")
 
 
@@ -45,7 +46,7 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     from .model import MODEL_KINDS
-    from .train import PRESETS
+    from .config import PRESETS, SELECT_BY
 
     g = p.add_argument_group("model and training (unset values come from --preset, else the defaults)")
     g.add_argument("--backbone", help="frozen per-frame encoder (default efficientnet_lite0; see `python -m arlib backbones`)")
@@ -55,6 +56,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seq-len", type=int, help="frames per sequence (default 40)")
     g.add_argument("--lr", type=float)
     g.add_argument("--weight-decay", type=float)
+    g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing in [0, 1) (default 0)")
+    g.add_argument("--select-by", choices=SELECT_BY, help="validation number that picks `best` (default val_loss)")
+    g.add_argument("--patience", type=int, help="stop after this many epochs without a better validation number (default 0: off)")
+    g.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit a softmax temperature on validation after training (default on)")
     g.add_argument("--dropout", type=float)
     g.add_argument("--latent-dim", type=int)
     g.add_argument("--hidden-dim", type=int)
@@ -63,7 +69,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crops", help="training crops, comma separated from center,tl,tr,bl,br (default center; each is a cached view)")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="horizontal flip of whole training sequences with p = 0.5 (its features are cached as a view)")
-    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 44)")
+    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 80: "
+                                                      "room for temporal strides of 1-2 at 40 frames)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
     g.add_argument("--seed", type=int)
     g.add_argument("--checkpoint-every", type=int, help="also keep checkpoints/epoch_NNN every N epochs (default 5)")
@@ -72,7 +79,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(a: argparse.Namespace):
-    from .train import make_config
+    from .config import make_config
 
     return make_config(
         a.preset, data=a.data, splits=a.splits, split=a.split, classes=a.classes, features=a.features,
@@ -80,7 +87,8 @@ def config_from_args(a: argparse.Namespace):
         batch_size=a.batch_size, seq_len=a.seq_len, lr=a.lr, weight_decay=a.weight_decay, dropout=a.dropout,
         latent_dim=a.latent_dim, hidden_dim=a.hidden_dim, head_dim=a.head_dim, num_layers=a.num_layers,
         crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
-        checkpoint_every=a.checkpoint_every, keep=a.keep,
+        checkpoint_every=a.checkpoint_every, keep=a.keep, label_smoothing=a.label_smoothing, select_by=a.select_by,
+        patience=a.patience, calibrate=a.calibrate,
     )
 
 
@@ -113,6 +121,7 @@ def cmd_train(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from .evaluate import evaluate_checkpoint
+    from .metrics import format_accuracy
 
     report = evaluate_checkpoint(a.checkpoint, data=a.data, splits=a.splits, split=a.split, classes=a.classes,
                                  features=a.features, subset=a.subset, cache_dir=a.cache_dir,
@@ -120,8 +129,10 @@ def cmd_evaluate(a) -> int:
     if a.json:
         print(json.dumps(report))
     else:
-        print(f"{report['num_clips']} clips ({report['skipped']} skipped): top-1 {report['top1']:.4f}  "
-              f"top-5 {report['top5']:.4f}  mean-class {report['mean_class_accuracy']:.4f}")
+        print(f"{report['subset']}: top-1 {format_accuracy(report['top1'], report['num_clips'])}, 95 % Wilson interval "
+              f"{report['top1_interval']['low']:.2f}-{report['top1_interval']['high']:.2f}  ({report['skipped']} skipped)  "
+              f"top-5 {report['top5']:.4f}  mean-class {report['mean_class_accuracy']:.4f}  "
+              f"ECE {report['ece']:.3f} (temperature {report['temperature']:.3g})")
         for row in report["misclassified"]:
             print(f"  wrong: {row['clip']}  true {row['label']}  predicted {row['predicted']} ({row['probability']:.2f})")
     return 0
@@ -219,6 +230,7 @@ def cmd_cache(a) -> int:
 
     try:
         ds, train_all, val_all = training_split(cfg)
+        val_all = val_all + list(ds.test)  # the test list is evaluated every epoch too (centre view)
         cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
         views = run_views(cfg)
         train_clips, val_clips = rank.share([c.path for c in train_all]), rank.share([c.path for c in val_all])
@@ -330,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
     p.add_argument("--checkpoint", required=True)
     add_data_args(p)
-    p.add_argument("--subset", choices=["train", "test"], default="test")
+    p.add_argument("--subset", choices=["test", "val", "train"], default="test",
+                   help="the checkpoint's own split: test list (never seen), val (chose `best`), train")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device_arg(p)
     p.set_defaults(func=cmd_evaluate)

@@ -34,6 +34,17 @@ CACHE_VERSION = 1
 DEFAULT_CACHE_DIR = Path(os.environ.get("ARLIB_CACHE_DIR", Path.home() / ".cache" / "arlib" / "features"))
 
 
+# The one precision of per-frame features: the cache stores float16, and every consumer (training on a
+# cold or a warm cache, evaluation, prediction) sees features rounded to it, so a run never depends on
+# whether the cache was warm and `predict` agrees with `evaluate` on the same clip. README, "Feature cache".
+STORED_DTYPE = np.float16
+
+
+def as_stored(features: np.ndarray) -> np.ndarray:
+    """Backbone output rounded to the cache's stored precision."""
+    return np.asarray(features).astype(STORED_DTYPE)
+
+
 @dataclass
 class ClipFeatures:
     features: np.ndarray  # [G, D] float16 (float32 for precomputed)
@@ -116,7 +127,7 @@ class FeatureCache:
 
     def _write(self, path: Path, item: ClipFeatures) -> None:
         buf = io.BytesIO()
-        np.savez(buf, features=item.features.astype(np.float16), frame_indices=item.frame_indices.astype(np.int32),
+        np.savez(buf, features=as_stored(item.features), frame_indices=item.frame_indices.astype(np.int32),
                  num_frames=np.int64(item.num_frames), fps=np.float64(item.fps),
                  times_s=item.frame_times().astype(np.float64))
         atomic_write_bytes(path, buf.getvalue())
@@ -160,7 +171,7 @@ class FeatureCache:
                 for view in missing:
                     feats = backbone.encode(apply_view(frames, pre.input_size, view))
                     self.backbone_frames += len(feats)
-                    item = ClipFeatures(feats.astype(np.float16), grid, info.num_frames, info.fps,
+                    item = ClipFeatures(as_stored(feats), grid, info.num_frames, info.fps,
                                         info.frame_times()[grid])
                     self._write(clip_dir / f"{view}.npz", item)
                     result[view] = item

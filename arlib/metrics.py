@@ -71,3 +71,60 @@ def per_class_table(confusion, classes: list[str]) -> list[dict]:
                      "precision": float(cm[i, i] / predicted[i]) if predicted[i] else None,
                      "most often taken for": classes[worst] if worst is not None else ""})
     return rows
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion correct / n (sound for small n and for 0 % or 100 %)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def accuracy_summary(accuracy: float | None, n: int) -> dict:
+    """{'value', 'n', 'low', 'high'}: an accuracy with the clips it was measured on and its 95 % interval."""
+    if accuracy is None or n <= 0 or np.isnan(accuracy):
+        return {"value": None, "n": int(max(n, 0)), "low": None, "high": None}
+    low, high = wilson_interval(round(accuracy * n), n)
+    return {"value": float(accuracy), "n": int(n), "low": low, "high": high}
+
+
+def format_accuracy(accuracy: float | None, n: int) -> str:
+    """'71 % ± 18 (24 clips)': the value, half the width of its 95 % Wilson interval, and the clip count."""
+    if accuracy is None or n <= 0 or np.isnan(accuracy):
+        return f"n/a ({max(n, 0)} clips)"
+    low, high = wilson_interval(round(accuracy * n), n)
+    return f"{accuracy * 100:.0f} % ± {(high - low) * 50:.0f} ({n} clip{'s' if n != 1 else ''})"
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> list[dict]:
+    """Equal-width confidence bins of the top-1 probability: what a reliability diagram draws.
+
+    One row per bin: lower/upper edge, count, mean confidence and accuracy (None for an empty bin)."""
+    probabilities = np.asarray(probabilities, float)
+    labels = np.asarray(labels, int)
+    confidence = probabilities.max(axis=1) if len(labels) else np.zeros(0)
+    correct = (probabilities.argmax(axis=1) == labels) if len(labels) else np.zeros(0, bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # Bin i holds confidences in (edge_i, edge_i+1]; a confidence of exactly 0 cannot occur for top-1.
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    rows = []
+    for i in range(bins):
+        sel = which == i
+        n = int(sel.sum())
+        rows.append({"lower": float(edges[i]), "upper": float(edges[i + 1]), "count": n,
+                     "confidence": float(confidence[sel].mean()) if n else None,
+                     "accuracy": float(correct[sel].mean()) if n else None})
+    return rows
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE (Guo et al. 2017): sum over equal-width bins of |accuracy - confidence| weighted by the bin's share."""
+    n = len(labels)
+    if n == 0:
+        return float("nan")
+    return float(sum(r["count"] / n * abs(r["accuracy"] - r["confidence"])
+                     for r in reliability_bins(probabilities, labels, bins) if r["count"]))

@@ -3,6 +3,10 @@
 logits are raw scores for CrossEntropyLoss (the thesis applied softmax inside the model and then
 CrossEntropyLoss, a double softmax); attention is [B, T] with rows summing to 1 (uniform for the
 models that do not attend).
+
+`lengths` [B] (optional) says how many leading steps of each sequence are real: short clips are padded
+to the sequence length, and padded steps are ignored everywhere (BatchNorm statistics, the LSTM via
+packed sequences, the attention softmax and mean pooling), so their content cannot change any output.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 MODEL_KINDS = ("attention", "lstm", "frame_avg")
 
@@ -36,28 +42,53 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+class BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d that trains on a batch of one row by using its running statistics for that batch
+    (torch refuses batch statistics of a single value); `--batch-size 1` works."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
+def step_mask(lengths: torch.Tensor | None, b: int, t: int, device=None) -> torch.Tensor:
+    """[B, T] True on real steps (all of them when lengths is None)."""
+    if lengths is None:
+        return torch.ones(b, t, dtype=torch.bool, device=device)
+    return torch.arange(t, device=device)[None, :] < lengths.to(device).clamp(1, t)[:, None]
+
+
 class FrameProjection(nn.Module):
-    """Linear + BatchNorm1d applied to every frame (BN statistics pooled over batch and time)."""
+    """Linear + BatchNorm1d applied to every real frame (BN statistics pooled over batch and time,
+    padded steps left out of them and set to zero)."""
 
     def __init__(self, in_dim: int, out_dim: int):
         super().__init__()
         self.linear = nn.Linear(in_dim, out_dim)
-        self.norm = nn.BatchNorm1d(out_dim)
+        self.norm = BatchNorm1d(out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, t, _ = x.shape
-        return self.norm(self.linear(x).reshape(b * t, -1)).reshape(b, t, -1)
+        if mask is None or bool(mask.all()):
+            return self.norm(self.linear(x).reshape(b * t, -1)).reshape(b, t, -1)
+        out = x.new_zeros(b, t, self.linear.out_features)
+        out[mask] = self.norm(self.linear(x[mask]))
+        return out
 
 
 class TemporalAttention(nn.Module):
-    """One score per time step, softmax over time, weighted sum of the inputs."""
+    """One score per time step, softmax over the real time steps, weighted sum of the inputs."""
 
     def __init__(self, dim: int):
         super().__init__()
         self.score = nn.Linear(dim, 1)
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weights = torch.softmax(self.score(h).squeeze(-1), dim=1)  # [B, T]
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score(h).squeeze(-1)  # [B, T]
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))  # padded steps get weight exactly 0
+        weights = torch.softmax(scores, dim=1)
         return torch.bmm(weights.unsqueeze(1), h).squeeze(1), weights
 
 
@@ -65,16 +96,17 @@ def _classifier(in_dim: int, head_dim: int, num_classes: int, dropout: float) ->
     return nn.Sequential(
         nn.Dropout(dropout),
         nn.Linear(in_dim, head_dim),
-        nn.BatchNorm1d(head_dim),
+        BatchNorm1d(head_dim),
         nn.ReLU(inplace=True),
         nn.Dropout(dropout),
         nn.Linear(head_dim, num_classes),
     )
 
 
-def _uniform(x: torch.Tensor) -> torch.Tensor:
-    b, t = x.shape[:2]
-    return torch.full((b, t), 1.0 / t, dtype=x.dtype, device=x.device)
+def _uniform(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Equal weight on every real step, 0 on padding."""
+    m = mask.to(dtype)
+    return m / m.sum(dim=1, keepdim=True)
 
 
 class RecurrentClassifier(nn.Module):
@@ -96,12 +128,20 @@ class RecurrentClassifier(nn.Module):
         self.attention = TemporalAttention(out_dim) if cfg.kind == "attention" else None
         self.head = _classifier(out_dim, cfg.head_dim, cfg.num_classes, cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h, _ = self.lstm(self.project(x))
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t, _ = x.shape
+        mask = step_mask(lengths, b, t, x.device)
+        z = self.project(x, mask)
+        if lengths is None or bool(mask.all()):
+            h, _ = self.lstm(z)
+        else:  # packed: the backward direction starts at each clip's last real frame, not at the padding
+            packed = pack_padded_sequence(z, mask.sum(1).cpu(), batch_first=True, enforce_sorted=False)
+            h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=t)
         if self.attention is not None:
-            pooled, weights = self.attention(h)
+            pooled, weights = self.attention(h, mask)
         else:
-            pooled, weights = h.mean(dim=1), _uniform(h)
+            weights = _uniform(mask, h.dtype)
+            pooled = torch.bmm(weights.unsqueeze(1), h).squeeze(1)  # mean over real steps
         return self.head(pooled), weights
 
 
@@ -117,10 +157,17 @@ class FrameAverageClassifier(nn.Module):
         self.project = FrameProjection(cfg.feature_dim, cfg.latent_dim)
         self.head = _classifier(cfg.latent_dim, cfg.head_dim, cfg.num_classes, cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, _ = x.shape
-        per_frame = self.head(torch.relu(self.project(x)).reshape(b * t, -1)).reshape(b, t, -1)
-        return per_frame.mean(dim=1), _uniform(x)
+        mask = step_mask(lengths, b, t, x.device)
+        weights = _uniform(mask, x.dtype)
+        z = torch.relu(self.project(x, mask))
+        if bool(mask.all()):
+            per_frame = self.head(z.reshape(b * t, -1)).reshape(b, t, -1)
+        else:  # the head's BatchNorm sees real frames only
+            per_frame = z.new_zeros(b, t, self.head[-1].out_features)
+            per_frame[mask] = self.head(z[mask])
+        return torch.bmm(weights.unsqueeze(1), per_frame).squeeze(1), weights
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

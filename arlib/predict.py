@@ -17,12 +17,14 @@ import torch
 from . import video
 from .attention_scale import attention_summary
 from .backbones import load_backbone
+from .calibration import checkpoint_temperature, probabilities_from_logits
 from .checkpoints import Checkpoint, load_checkpoint
 from .devices import current_device
 from .errors import ArlibError, CheckpointError
 from .explain import grad_cam, normalise_clip, on_full_frame
+from .features import as_stored
 from .model import ModelConfig, build_model
-from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, window_positions
+from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, real_steps, window_positions
 from .transforms import TEST_VIEW, apply_view
 
 
@@ -110,6 +112,7 @@ class Predictor:
             )
         self.model = model_from_checkpoint(self.ckpt)
         self.device = next(self.model.parameters()).device  # where inputs to self.model must go
+        self.temperature = checkpoint_temperature(meta)  # fitted on validation after training (calibration)
 
     def class_index(self, label: str | int) -> int:
         """A class given by name (case-insensitive) or by index -> its index; one sentence when unknown."""
@@ -125,8 +128,8 @@ class Predictor:
         raise ArlibError(f"{self.name} has no class '{label}'; choose one of: {', '.join(self.classes)}.")
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
-        """[W, C] logits -> [W, C] probabilities."""
-        return torch.softmax(logits, dim=1).cpu().numpy()
+        """[W, C] logits -> [W, C] probabilities, with the checkpoint's temperature (calibration)."""
+        return probabilities_from_logits(logits.detach().cpu(), self.temperature)
 
     def predict(self, clip: str | Path, top_k: int = 5, windows: int = 1, heatmaps: bool = False,
                 heatmap_class: str | int | None = None, heatmap_attention: bool = False) -> Prediction:
@@ -158,10 +161,14 @@ class Predictor:
             feats = cam.features
         else:
             feats = self.backbone.encode(crops)[inverse]
+        # Rounded to the cache's precision: the same numbers evaluation reads from the cache.
+        feats = as_stored(feats)
         t2 = time.perf_counter()
-        x = torch.from_numpy(feats.reshape(len(positions), self.seq_len, -1))
+        x = torch.from_numpy(feats.reshape(len(positions), self.seq_len, -1).astype(np.float32))
+        # A window shorter than seq_len was padded by repeating its last frame: those steps are masked.
+        lengths = torch.tensor([real_steps(len(np.unique(p)), self.seq_len) for p in positions])
         with torch.inference_mode():
-            logits, attention = self.model(x.to(self.device))
+            logits, attention = self.model(x.to(self.device), lengths.to(self.device))
             probs = self.probabilities(logits)
             attention = attention.cpu()
         t3 = time.perf_counter()

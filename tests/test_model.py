@@ -60,3 +60,47 @@ def test_training_a_step_reduces_the_loss_on_logits():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 < losses[0]  # no double softmax: the loss can approach zero
+
+
+def test_padded_steps_are_masked_everywhere_for_every_kind():
+    """Padded steps get attention exactly 0, and their content changes no output (eval and train mode)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 10, 32)
+    lengths = torch.tensor([10, 6, 3])
+    other = x.clone()
+    for i, n in enumerate(lengths.tolist()):
+        other[i, n:] = torch.randn(10 - n, 32) * 5  # different padding content
+    for kind in MODEL_KINDS:
+        model = small(kind)
+        for train_mode in (False, True):
+            model.train(train_mode)
+            torch.manual_seed(1)  # same dropout masks for both inputs
+            logits_a, attn_a = model(x, lengths)
+            torch.manual_seed(1)
+            logits_b, attn_b = model(other, lengths)
+            assert torch.allclose(logits_a, logits_b, atol=1e-5), (kind, train_mode)
+            assert torch.allclose(attn_a, attn_b, atol=1e-6)
+            for i, n in enumerate(lengths.tolist()):
+                assert (attn_a[i, n:] == 0).all(), kind
+                assert torch.allclose(attn_a[i, :n].sum(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_a_padded_sequence_equals_its_unpadded_self():
+    """Packing makes the BiLSTM read each clip's real frames only: padded == truncated, in eval mode."""
+    torch.manual_seed(0)
+    model = small("attention").eval()
+    x = torch.randn(1, 10, 32)
+    padded_logits, _ = model(x, torch.tensor([6]))
+    short_logits, _ = model(x[:, :6], None)
+    assert torch.allclose(padded_logits, short_logits, atol=1e-5)
+
+
+def test_a_batch_of_one_trains():
+    torch.manual_seed(0)
+    model = small("attention").train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    logits, _ = model(torch.randn(1, 8, 32))
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([2]))
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)

@@ -455,7 +455,7 @@ SMALL_VIDEO = dict(latent_dim=16, hidden_dim=16, head_dim=16, batch_size=2, seq_
 
 
 def test_an_unreadable_clip_is_skipped_counted_and_named_in_training_and_evaluation(video_dataset, tmp_path):
-    bad = video_dataset / "UCF-101" / "B" / "v_B_g03_c01.avi"  # a test clip: seen by validation and evaluate
+    bad = video_dataset / "UCF-101" / "B" / "v_B_g03_c01.avi"  # a test clip: reported every epoch and by evaluate
     bad.write_bytes(np.random.default_rng(0).bytes(30_000))
     truncated = video_dataset / "UCF-101" / "A" / "v_A_g02_c01.avi"  # a training clip with its tail cut off
     data = truncated.read_bytes()
@@ -467,7 +467,7 @@ def test_an_unreadable_clip_is_skipped_counted_and_named_in_training_and_evaluat
     rows = RunDir(tmp_path / "runs" / "r").read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2]
     for row in rows:
-        assert row["clips_skipped"] == 1 and row["num_val_clips"] == 1
+        assert row["clips_skipped"] == 1 and row["num_test_clips"] == 1  # the test list's readable clip
         (skipped,) = row["skipped"]
         assert skipped["clip"] == str(bad)
         assert_one_sentence(skipped["reason"], bad.name)
@@ -499,7 +499,7 @@ def test_bad_feature_files_are_skipped_not_fatal(tmp_path):
         "v_Alpha_g01_c01.npy", "v_Beta_g01_c01.npy", "v_Gamma_g01_c01.npy", "v_Beta_g04_c01.npy", "v_Beta_g04_c02.npy",
         "v_Gamma_g04_c01.npy", "v_Gamma_g04_c02.npy"}
     assert "NaN" in reasons["v_Alpha_g01_c01.npy"] and "9-d features, not 16-d" in reasons["v_Gamma_g04_c01.npy"]
-    assert row["num_val_clips"] == 2  # Alpha's two val clips, the ones with the training width
+    assert row["num_test_clips"] == 2  # Alpha's two test clips, the ones with the training width
     for name, reason in reasons.items():
         assert_one_sentence(reason, name)
 
@@ -583,7 +583,7 @@ def test_evaluate_on_a_split_with_no_clips_on_disk_says_what_to_do(tmp_path, cap
     (splits / "testlist01.txt").write_text("Alpha/v_Alpha_g09_c01.avi\r\n")  # listed, not on disk
     line = assert_main_error(main_in_process(capsys, "evaluate", "--checkpoint", tmp_path / "r/checkpoints/best.safetensors",
                                              "--features", features, "--splits", splits, "--json"),
-                             str(features), "--subset train")
+                             str(features), "--subset val")
     assert "no clips on disk" in line
 
 

@@ -55,3 +55,19 @@ def test_views_crop_and_flip_the_whole_sequence():
     assert training_views(["center"], True) == ["center", "center+flip"]
     with pytest.raises(ValueError):
         training_views(["middle"], False)
+
+
+def test_training_draws_real_strides_over_the_default_cache():
+    """The default cache keeps enough frames of a typical (118-frame) clip that training draws strides > 1,
+    with random starts, and positions always increase."""
+    from arlib.config import TrainConfig
+    from arlib.sampling import cache_grid
+
+    cfg = TrainConfig()
+    n = len(cache_grid(118, cfg.cache_frames))
+    rng = np.random.default_rng(0)
+    draws = [train_positions(n, cfg.seq_len, rng) for _ in range(200)]
+    strides = {int(np.diff(p)[0]) for p in draws}
+    assert max(strides) > 1 and 1 in strides
+    assert len({int(p[0]) for p in draws}) > 3  # random starts
+    assert all((np.diff(p) > 0).all() and p[-1] < n for p in draws)

@@ -29,22 +29,61 @@ def _weights(path):
 
 
 def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
-    result = train(_cfg(feats, epochs=4), tmp_path / "runs" / "r1", progress=False)
+    result = train(_cfg(feats, epochs=6), tmp_path / "runs" / "r1", progress=False)
     run = RunDir(tmp_path / "runs" / "r1")
     assert result["state"] == "finished" and run.read_status()["state"] == "finished"
     rows = run.read_metrics()
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_mean_class_accuracy",
-                "per_class_recall", "confusion", "lr", "seconds", "clips_skipped"):
+                "val_ece", "per_class_recall", "confusion", "lr", "seconds", "clips_skipped", "test_top1",
+                "test_loss"):
         assert key in rows[-1]
-    assert rows[-1]["val_top1"] >= 0.8  # the synthetic classes are learnable
-    assert np.array(rows[-1]["confusion"]).sum() == rows[-1]["num_val_clips"] == 6
+    assert rows[-1]["test_top1"] >= 0.8  # the synthetic classes are learnable
+    # validation is one whole group of the training clips; the test list (group 4) is reported apart
+    assert np.array(rows[-1]["confusion"]).sum() == rows[-1]["num_val_clips"] == 6 and rows[-1]["num_test_clips"] == 6
     names = sorted(p.name for p in run.checkpoints())
-    assert names == ["best.safetensors", "epoch_002.safetensors", "epoch_004.safetensors", "last.safetensors"]
+    assert names == ["best.safetensors", "epoch_002.safetensors", "epoch_004.safetensors", "epoch_006.safetensors",
+                     "last.safetensors"]
     meta = load_checkpoint(run.checkpoint("best")).meta
     assert meta["classes"] == ["Alpha", "Beta", "Gamma"] and meta["seq_len"] == 8
-    # best = highest val top-1, ties broken by the lower val loss
-    assert meta["epoch"] == max(rows, key=lambda r: (r["val_top1"], -r["val_loss"]))["epoch"]
+    split = meta["split"]
+    assert split["test_groups"] == ["g04"] and len(split["val_groups"]) == 1
+    assert not set(split["val_groups"]) & set(split["train_groups"]) and "g04" not in split["train_groups"]
+    # best = lowest validation loss (the default select_by); the temperature was fitted after training
+    assert meta["epoch"] == min(rows, key=lambda r: r["val_loss"])["epoch"] == result["best_epoch"]
+    assert meta["calibration"]["fitted_on"] == "val" and meta["calibration"]["val_clips"] == 6
+
+
+def test_the_test_list_never_chooses_anything(feats, tmp_path):
+    """Same run with the split's test list present or emptied: byte-identical `best` weights."""
+    features, splits = feats
+    # Label every test clip as the next class: the better the model, the worse its test loss, so any
+    # peeking at the test list would choose another epoch than validation does.
+    classes = ["Alpha", "Beta", "Gamma"]
+    lines = [line.split("/", 1) for line in (splits / "testlist01.txt").read_text().split()]
+    (splits / "testlist01.txt").write_text("".join(f"{classes[(classes.index(c) + 1) % 3]}/{stem}\r\n"
+                                                   for c, stem in lines))
+    train(_cfg(feats, epochs=6), tmp_path / "with_test", progress=False)
+    rows = RunDir(tmp_path / "with_test").read_metrics()
+    assert min(rows, key=lambda r: r["test_loss"])["epoch"] != min(rows, key=lambda r: r["val_loss"])["epoch"]
+    (splits / "testlist01.txt").write_text("")
+    train(_cfg(feats, epochs=6), tmp_path / "without_test", progress=False)
+    with_test = load_checkpoint(tmp_path / "with_test/checkpoints/best.safetensors")
+    without = load_checkpoint(tmp_path / "without_test/checkpoints/best.safetensors")
+    assert with_test.meta["split"]["test_clips"] == 6 and without.meta["split"]["test_clips"] == 0
+    assert with_test.meta["epoch"] == without.meta["epoch"]
+    assert with_test.meta["calibration"]["temperature"] == without.meta["calibration"]["temperature"]
+    assert with_test.model_state.keys() == without.model_state.keys()
+    for k in with_test.model_state:
+        a, b = with_test.model_state[k], without.model_state[k]
+        assert a.dtype == b.dtype and a.numpy().tobytes() == b.numpy().tobytes(), k
+
+
+def test_early_stopping_and_batch_size_one(feats, tmp_path):
+    result = train(_cfg(feats, epochs=8, batch_size=1, patience=1, lr=3e-2), tmp_path / "r", progress=False)
+    rows = RunDir(tmp_path / "r").read_metrics()
+    assert result["state"] == "finished" and result["stopped_early_at"] == len(rows) < 8
+    assert rows[-1]["epoch"] - result["best_epoch"] == 1
 
 
 def _same(a, b):
@@ -69,11 +108,11 @@ def test_graceful_stop_mid_epoch_then_resume_equals_uninterrupted(feats, tmp_pat
     train(_cfg(feats, epochs=3), tmp_path / "full", progress=False)
     steps = {"n": 0}
 
-    def stop_after_seven_steps():
+    def stop_in_epoch_two():
         steps["n"] += 1
-        return steps["n"] >= 7  # epoch 2, step 2 of 4
+        return steps["n"] >= 5  # epoch 2, after its first step (3 steps and one end-of-epoch check per epoch)
 
-    result = train(_cfg(feats, epochs=3), tmp_path / "stopped", progress=False, should_stop=stop_after_seven_steps)
+    result = train(_cfg(feats, epochs=3), tmp_path / "stopped", progress=False, should_stop=stop_in_epoch_two)
     assert result["state"] == "stopped"
     run = RunDir(tmp_path / "stopped")
     assert run.read_status()["state"] == "stopped" and [r["epoch"] for r in run.read_metrics()] == [1]
