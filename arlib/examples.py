@@ -54,7 +54,9 @@ class RunSplit:
 
     def record(self) -> dict:
         """What `evaluate` needs to rebuild this split, and what the run reports about it."""
-        groups = lambda clips: sorted({c.group for c in clips})
+        def groups(clips):
+            return sorted({c.group for c in clips})
+
         return {
             "val_fraction": self.val_fraction, "seed": self.seed,
             "train_clips": len(self.train), "val_clips": len(self.val), "test_clips": len(self.test),

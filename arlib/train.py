@@ -171,7 +171,7 @@ class StopRequested:
             signal.signal(sig, handler)
 
 
-_TEST_KEYS = ("loss", "top1", "top5", "mean_class_accuracy", "ece", "top1_interval")
+_TEST_KEYS = ("loss", "top1", "top5", "mean_class_accuracy", "ece", "top1_interval", "confusion")
 
 
 class Trainer:

@@ -293,3 +293,27 @@ def recall_bars(recalls: dict[str, dict[str, float | None]], title: str = "Per-c
     if len(recalls) > 1:  # the legend under the plot, so it does not squeeze it
         fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, x=0, xanchor="left"), height=380)
     return fig
+
+
+def reliability_diagram(bins: list[dict], title: str = "Reliability", ece: float | None = None,
+                        clips: int | None = None) -> go.Figure:
+    """Accuracy against confidence per bin (arlib.metrics.reliability_bins); the diagonal is perfect calibration.
+
+    Bar width is the bin; the number on each bar is how many clips fell in it."""
+    used = [b for b in bins if b["count"]]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": "grey"},
+                             name="perfectly calibrated"))
+    fig.add_trace(go.Bar(x=[(b["lower"] + b["upper"]) / 2 for b in used], y=[b["accuracy"] for b in used],
+                         width=[b["upper"] - b["lower"] for b in used], text=[b["count"] for b in used],
+                         name="accuracy", marker_color="#4c78a8", opacity=0.8,
+                         customdata=[b["confidence"] for b in used],
+                         hovertemplate="confidence %{customdata:.2f}<br>accuracy %{y:.2f}<br>%{text} clips"))
+    fig.add_trace(go.Scatter(x=[b["confidence"] for b in used], y=[b["accuracy"] for b in used], mode="markers",
+                             name="mean confidence", marker={"color": "#e45756"}))
+    detail = [f"ECE {ece:.3f}" if ece is not None else "", f"{clips} clips" if clips is not None else ""]
+    suffix = " · ".join(d for d in detail if d)
+    fig = _layout(fig, f"{title} ({suffix})" if suffix else title)
+    fig.update_xaxes(title="confidence (top-1 probability)", range=[0, 1])
+    fig.update_yaxes(title="accuracy", range=[0, 1])
+    return fig

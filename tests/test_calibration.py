@@ -59,3 +59,13 @@ def test_checkpoint_temperature_defaults_to_one_and_ignores_nonsense():
     assert checkpoint_temperature({"calibration": {"temperature": 1.7}}) == 1.7
     assert checkpoint_temperature({"calibration": {"temperature": "x"}}) == 1.0
     assert checkpoint_temperature({"calibration": {"temperature": -3}}) == 1.0
+
+
+def test_reliability_diagram_draws_every_clip_once():
+    from arlib.viz import reliability_diagram
+
+    logits, labels = overconfident(60, seed=2)
+    bins = reliability_bins(probabilities_from_logits(logits), labels)
+    fig = reliability_diagram(bins, ece=0.2, clips=60)
+    bars = [t for t in fig.data if t.type == "bar"][0]
+    assert sum(int(n) for n in bars.text) == 60 and "60 clips" in fig.layout.title.text
