@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import statistics
 import tempfile
@@ -95,6 +94,18 @@ def thesis_epoch(cfg: TrainConfig, clips, model: nn.Module, optimizer, seed: int
     return time.perf_counter() - t0
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process: getrusage on POSIX (KiB on Linux), psutil's peak working set on Windows."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _load_average() -> float | None:
     """1-minute load average: how busy the (shared) machine was; ratios are measured side by side anyway."""
     try:
@@ -166,7 +177,7 @@ def run_bench(clips: int = 24, as_json: bool = False, workdir: str | None = None
         latency = statistics.median(latencies)
         say(f"(d) one clip predicted in {latency:.2f} s (median of 3)")
 
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mb = _peak_rss_mb()
         say(f"(f) peak RSS {peak_mb:.0f} MB")
         result = {
             "train_speedup_end_to_end": round(thesis_total / ours_cold, 2),
