@@ -7,7 +7,7 @@ import streamlit as st
 
 from arlib import places, viz
 from arlib.errors import ArlibError
-from studio import clips, formatting, playback, prediction, resources, uploads
+from studio import charts, clips, formatting, playback, prediction, resources, uploads
 from studio.errors import guard
 
 st.title("Compare")
@@ -91,18 +91,18 @@ if results:
                                    f"{len(known)} classes.", icon=":material/warning:")
                 st.plotly_chart(viz.top_k_bars(pred["top_k"], title="Top predictions"), key=f"cmp_topk_{ck}")
         st.markdown("**The frames each model saw, placed at their time in the clip**")
-        st.caption("One row per checkpoint on one time axis, each frame's attention in the cell beneath it "
-                   "(brighter = more weight).")
+        st.caption("One row per checkpoint on one time axis; the cell beneath each frame is its attention on the "
+                   "fixed scale relative to uniform (red above, blue below).")
         for ck, res in results.items():
             pred = res["json"]
             st.caption(short(ck))
             duration = float(pred.get("duration_s") or max(pred["timestamps_s"] or [1.0]))
             strip = viz.time_aligned_strip(res["frames"], pred["attention"], pred["timestamps_s"], duration)
             st.image(strip, width="stretch")
-        st.plotly_chart(viz.attention_curve({short(ck): prediction.attention_by_time(r["json"]["timestamps_s"],
-                                                                                     r["json"]["attention"])
-                                             for ck, r in results.items()}, title="Attention over time (one axis)"),
-                        key="cmp_attention")
+        curve = viz.attention_curve({short(ck): prediction.attention_by_time(r["json"]["timestamps_s"],
+                                                                             r["json"]["attention"])
+                                     for ck, r in results.items()}, title="Attention over time (one axis)")
+        st.plotly_chart(charts.legend_below(curve, 420), key="cmp_attention")  # long names: legend below
         labels = {short(ck): r["json"]["top_k"][0]["label"] for ck, r in results.items()}
         if len(set(labels.values())) > 1:
             st.warning("They disagree on this clip: " + "; ".join(f"{k} says **{v}**" for k, v in labels.items()),
@@ -134,7 +134,11 @@ with guard("the validation results"):
                       "mean-class": m.get("val_mean_class_accuracy"), "val loss": m.get("val_loss")})
     pct = st.column_config.NumberColumn(format="percent")
     st.dataframe(table, hide_index=True, width="stretch", height=38 + 35 * len(table),
-                 column_config={"val top-1": pct, "val top-5": pct, "mean-class": pct,
+                 column_config={"checkpoint": st.column_config.TextColumn(width="medium"),
+                                "epoch": st.column_config.NumberColumn(width="small"),
+                                "model": st.column_config.TextColumn(width="small"),
+                                "classes": st.column_config.NumberColumn(width="small"),
+                                "val top-1": pct, "val top-5": pct, "mean-class": pct,
                                 "val loss": st.column_config.NumberColumn(format="%.4f")})
 
     with_rows = {ck: r for ck, r in rows_of.items() if r}

@@ -200,8 +200,8 @@ def top_k_bars(top_k: list[dict], title: str = "Top predictions") -> go.Figure:
     probs = [r["probability"] for r in top_k][::-1]
     fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs],
                            textposition="auto", marker_color="#4c78a8"))
-    # Fixed ticks up to 100 %: plotly drops the last automatic tick of a narrow axis (it stopped at 80 %).
-    fig.update_xaxes(range=[0, 1.0], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%")
+    # Fixed ticks up to 100 %, with the range a little past it: plotly drops a tick that sits on the edge.
+    fig.update_xaxes(range=[0, 1.05], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%")  # 1.0 inside the range
     return _layout(fig, title, height=60 + 36 * len(labels))
 
 
