@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from arlib import places, viz
+from arlib.attention_scale import attention_summary
 from arlib.errors import ArlibError
 from studio import charts, clips, formatting, playback, prediction, resources, uploads
 from studio.errors import guard
@@ -97,12 +98,17 @@ if results:
             pred = res["json"]
             st.caption(short(ck))
             duration = float(pred.get("duration_s") or max(pred["timestamps_s"] or [1.0]))
-            strip = viz.time_aligned_strip(res["frames"], pred["attention"], pred["timestamps_s"], duration)
+            strip = viz.time_aligned_strip(res["frames"], pred["attention"], pred["timestamps_s"], duration,
+                                           uniform=1 / len(pred["attention"]))
             st.image(strip, width="stretch")
+        prediction.show_heat_comparison(results, {ck: short(ck) for ck in results})
         curve = viz.attention_curve({short(ck): prediction.attention_by_time(r["json"]["timestamps_s"],
                                                                              r["json"]["attention"])
-                                     for ck, r in results.items()}, title="Attention over time (one axis)")
+                                     for ck, r in results.items()}, title="Attention over time (one axis)",
+                                    uniform={short(ck): 1 / len(r["json"]["attention"]) for ck, r in results.items()})
         st.plotly_chart(charts.legend_below(curve, 420), key="cmp_attention")  # long names: legend below
+        for ck, r in results.items():
+            st.caption(f"{short(ck)}: {attention_summary(r['json']['attention'], r['json']['timestamps_s'])}")
         labels = {short(ck): r["json"]["top_k"][0]["label"] for ck, r in results.items()}
         if len(set(labels.values())) > 1:
             st.warning("They disagree on this clip: " + "; ".join(f"{k} says **{v}**" for k, v in labels.items()),

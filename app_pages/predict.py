@@ -37,4 +37,4 @@ if source is not None and checkpoint is not None:
             with uploads.materialised(source) as path:  # an upload lives in a temp folder only this long
                 result = prediction.predict_clip(source, path, checkpoint)
                 st.divider()
-                prediction.show_prediction("predict", source, path, result["json"], result["frames"])
+                prediction.show_prediction("predict", source, path, result["json"], result["frames"], result["heat"])

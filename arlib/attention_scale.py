@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 RATIO_OCTAVES = 2.0  # the scale runs from 2**-2 = 1/4x to 2**2 = 4x uniform
-# Below this peak ratio to uniform, the attention is reported as close to uniform.
+# Below this ratio to uniform (the peak frame, or the densest stretch of frames) attention is called close to uniform.
 NEAR_UNIFORM_PEAK = 1.5
 
 
@@ -62,7 +62,7 @@ def attention_summary(attention, timestamps_s=None) -> str:
     start, end = _densest_span(a - 1.0 / n)
     mass = float(a[start:end].sum())
     share = (end - start) / n
-    if peak < NEAR_UNIFORM_PEAK or mass / share < 1.25:
+    if peak < NEAR_UNIFORM_PEAK or mass / share < NEAR_UNIFORM_PEAK:
         return (f"Attention is close to uniform: the model used all frames about equally "
                 f"(no frame above {format_ratio(peak)} uniform).")
     if timestamps_s is not None and len(timestamps_s) == n:
