@@ -96,9 +96,13 @@ def config_from_args(a: argparse.Namespace):
 
 
 def cmd_train(a) -> int:
+    from .distributed import launched_rank
     from .runs import validate_run_path
     from .train import train
 
+    if launched_rank().world_size > 1:  # N ranks would each train the same run into one folder
+        raise ArlibError("arlib train runs as one process; use torchrun for `arlib cache` (the heavy part), "
+                         "then train once on the filled cache.")
     if a.resume:
         cfg = None
     elif a.config:  # written once by the library (arlib.jobs.launch): the whole TrainConfig as JSON

@@ -47,3 +47,12 @@ def test_torchrun_two_ranks_fill_one_cache(tmp_path):
     done, failed = cache.ensure(clips, ["center"], progress=False)
     assert not failed and len(done) == 6
     assert cache.backbone_frames == 0  # everything was already there
+
+
+def test_train_refuses_to_run_as_several_ranks(monkeypatch, capsys):
+    from arlib import cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert cli.main(["train", "--data", "nowhere", "--out", "runs/never"]) == 2
+    assert "use torchrun for `arlib cache`" in capsys.readouterr().err
