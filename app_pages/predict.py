@@ -35,6 +35,7 @@ if source is not None and checkpoint is not None:
     with guard("the prediction"):
         with st.spinner("Predicting…"):
             with uploads.materialised(source) as path:  # an upload lives in a temp folder only this long
-                result = prediction.predict_clip(source, path, checkpoint)
+                result = prediction.predict_clip(source, path, checkpoint, heatmaps=False)
                 st.divider()
-                prediction.show_prediction("predict", source, path, result["json"], result["frames"], result["heat"])
+                prediction.show_prediction("predict", source, path, result["json"], result["frames"],
+                                           explain=lambda: prediction.predict_clip(source, path, checkpoint))

@@ -4,6 +4,7 @@ both), a frame-by-frame view, attention over time against the uniform level with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -157,10 +158,14 @@ def top1(pred: dict) -> dict:
 
 
 def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.ndarray,
-                    heat: np.ndarray | None = None) -> None:
+                    explain: Callable[[], dict] | None = None) -> None:
     """The Predict page's panels: clip + GIF, top-k, timings; frame/attention strip with heat maps (frames /
     heat / both) and a frame-by-frame view; attention over time with the uniform level and one sentence;
-    timeline for long clips; downloads."""
+    timeline for long clips; downloads.
+
+    explain() returns the same prediction with heat maps (predict_clip(..., heatmaps=True)); it is called only
+    once the top-k is on screen and only when the chosen view shows heat, so the answer comes as fast as
+    plain prediction."""
     import json
 
     best = top1(pred)
@@ -183,14 +188,17 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
         c2.metric("backbone", f"{sec['backbone']:.2f} s")
         c3.metric("head", f"{sec['head']:.3f} s")
         c4.metric("total", f"{sum(sec.values()):.2f} s")
-        if "heatmaps" in sec:
-            st.caption("The backbone time includes Grad-CAM's backward pass for the heat maps.")
 
     st.subheader("Sampled frames and their attention")
-    view = "frames"
-    if heat is not None:
+    view, heat = "frames", None
+    if explain is not None:
         view = st.segmented_control("Show", list(VIEW_LABELS), format_func=VIEW_LABELS.get, default="both",
                                     key=f"{key}_view") or "both"
+    if view != "frames":
+        with st.spinner("Computing the heat maps (Grad-CAM through the backbone)…"):
+            explained = explain()
+        heat = explained["heat"]
+        pred = dict(pred, heatmap_label=explained["json"].get("heatmap_label"))
     st.caption("Each frame the model saw, in time order, with its attention in the cell directly beneath it as a "
                "ratio to uniform (1.0x = every frame weighted equally; red above, blue below, one fixed scale for "
                "every clip) and its time in the clip."
