@@ -10,7 +10,7 @@ st.title("Predict")
 st.caption("Upload a clip or pick an example, choose a checkpoint, and see what the model predicts and which "
            "frames it attended to.")
 
-up, ex, right = st.columns([4, 4, 3], gap="medium")
+up, ex, right = st.columns([3, 4, 4], gap="medium")  # the checkpoint names need the room
 source = clips.clip_picker("predict_clip", up, ex, checkpoint_for=checkpoint_for_examples("predict_checkpoint"))
 with right:
     checkpoint = checkpoint_picker("predict_checkpoint", source=source)

@@ -98,11 +98,11 @@ def checkpoint_choices(runs: Path | None = None) -> list[CheckpointChoice]:
             out.append(CheckpointChoice(ck, f"{run.name} · {ck.stem}", run.name))
     demo = demo_checkpoint()
     if demo.is_file():
-        out.append(CheckpointChoice(demo, f"shipped · demo twins (8 synthetic classes) · {demo.name}", "shipped"))
+        out.append(CheckpointChoice(demo, "shipped · demo twins, 8 classes", "shipped"))  # short: fits a picker
     for sibling in sorted(demo.parent.glob("*.safetensors")):
         if sibling.resolve() != demo.resolve():
-            what = "UCF-101, 9 classes" if sibling.name == UCF_CHECKPOINT.name else "shipped"
-            out.append(CheckpointChoice(sibling, f"shipped · {what} · {sibling.name}", "shipped"))
+            what = "UCF-101, 9 classes" if sibling.name == UCF_CHECKPOINT.name else sibling.stem
+            out.append(CheckpointChoice(sibling, f"shipped · {what}", "shipped"))
     return out
 
 

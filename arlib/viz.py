@@ -169,6 +169,10 @@ def time_aligned_strip(frames: np.ndarray, attention, timestamps, duration_s: fl
     frames line up by time, one above another."""
     attention = np.asarray(attention, float)
     positions = scale_position(attention, uniform or uniform_level(attention))
+    if len(frames):  # many frames: smaller thumbnails, so neighbours overlap less
+        aspect = frames.shape[2] / max(1, frames.shape[1])
+        distinct = max(1, len({round(float(t), 3) for t in timestamps}))
+        thumb_h = max(24, min(thumb_h, int(width / distinct / aspect)))
     thumbs = [_fit(f, thumb_h) for f in frames]
     tw = max((t.width for t in thumbs), default=1)
     cell_h, axis_h = 14, 16
