@@ -83,9 +83,10 @@ with guard("the epoch details"):
                          height=300, key="metrics_top_confusions")
             st.markdown("**Per class** (click a column to sort)")
             st.dataframe(metrics.per_class_table(row["confusion"], classes), hide_index=True, width="stretch",
-                         column_config={"recall": st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                                                  max_value=1),
-                                        "precision": st.column_config.NumberColumn(format="percent")},
+                         column_config={"clips": st.column_config.NumberColumn(width="small"),
+                                        "recall": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                                  max_value=1, width="small"),
+                                        "precision": st.column_config.NumberColumn(format="percent", width="small")},
                          height=320, key="metrics_per_class")
         else:
             recalls, other_classes = {}, []
