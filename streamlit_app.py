@@ -22,6 +22,7 @@ PAGES = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/movie:"),
+    st.Page("app_pages/live.py", title="Live", icon=":material/videocam:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
 ]
 page = st.navigation(PAGES)

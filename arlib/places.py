@@ -2,7 +2,8 @@
 studio ask, so they always agree.
 
 Paths: runs go to $ARLIB_RUNS_DIR (default runs/), the demo dataset to $ARLIB_DATA_DIR/demo (default
-data/demo), both relative to the repository root; $ARLIB_DEMO_CHECKPOINT overrides the shipped demo checkpoint (arlib/assets/demo.safetensors);
+data/demo), Live recordings to $ARLIB_RECORDINGS_DIR (default recordings/), all relative to the repository root;
+$ARLIB_DEMO_CHECKPOINT overrides the shipped demo checkpoint (arlib/assets/demo.safetensors);
 $ARLIB_UCF_MINI overrides ../shared/ucf101-mini.
 """
 
@@ -30,6 +31,11 @@ def runs_dir() -> Path:
 
 def data_dir() -> Path:
     return _dir("ARLIB_DATA_DIR", "data")
+
+
+def recordings_dir() -> Path:
+    """Where the Live page's Record button saves clips (outside data/, so they count as real clips)."""
+    return _dir("ARLIB_RECORDINGS_DIR", "recordings")
 
 
 def demo_root() -> Path:

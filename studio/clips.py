@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from arlib.errors import ArlibError
-from arlib.places import demo_data_path, demo_root, ucf_mini_root
+from arlib.places import demo_data_path, demo_root, recordings_dir, ucf_mini_root
 
 from .uploads import UPLOAD_TYPES, ClipSource
 
@@ -28,14 +28,20 @@ def ensure_demo_dataset() -> Path:
 
 
 def example_clips() -> list[tuple[str, Path]]:
-    """(label, path): the demo dataset's test clips, then the real UCF-101 clips when present."""
+    """(label, path): the demo dataset's test clips, the real UCF-101 clips when present, then Live recordings."""
     try:
         demo = str(ensure_demo_dataset())
     except ArlibError as exc:
         log.warning("demo dataset unavailable: %s", exc)
         demo = None
     ucf = ucf_mini_root()
-    return _examples(demo, None if ucf is None else str(ucf))
+    # Live recordings are listed fresh (not cached), so one shows up the moment it is saved.
+    recordings = [(recording_label(path), path) for path in sorted(recordings_dir().glob("*.mp4"), reverse=True)]
+    return _examples(demo, None if ucf is None else str(ucf)) + recordings
+
+
+def recording_label(path: Path) -> str:
+    return f"recording · {path.name}"
 
 
 @st.cache_data(show_spinner=False, ttl=30)  # every rerun of every page lists them: read the folders twice a minute
@@ -95,8 +101,8 @@ def clip_picker(key: str, upload_area=None, example_area=None, checkpoint_for=No
                         marks[str(path)] = SEEN_MARK[kind]
             choice = st.selectbox("…or pick an example clip", list(label_of), key=f"{key}_example",
                                   disabled=up is not None, format_func=lambda p: label_of[p] + marks.get(p, ""),
-                                  help="The demo dataset's test clips, and real UCF-101 clips when "
-                                       "../shared/ucf101-mini exists. ● = the checkpoint trained on it, ◐ = it "
+                                  help="The demo dataset's test clips, real UCF-101 clips when "
+                                       "../shared/ucf101-mini exists, and clips recorded on the Live page. ● = the checkpoint trained on it, ◐ = it "
                                        "chose its best epoch on it: both score higher than unseen clips.")
             if up is not None:
                 st.caption("Using the uploaded clip; remove it to use an example.")
