@@ -221,7 +221,7 @@ def cmd_cache(a) -> int:
     device = current_device()
     if rank.world_size > 1 and device.type == "cuda":  # one GPU per local rank
         device = set_device(f"cuda:{rank.local_rank % max(1, torch.cuda.device_count())}")
-    distributed.init(rank, device.type)
+    distributed.init(rank)
     cfg = make_config(a.preset, data=a.data, splits=a.splits, split=a.split, classes=a.classes,
                       val_fraction=a.val_fraction, cache_dir=a.cache_dir, backbone=a.backbone,
                       cache_frames=a.cache_frames, crops=a.crops.split(",") if a.crops else None, flip=a.flip)

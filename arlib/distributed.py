@@ -36,12 +36,16 @@ def launched_rank() -> Rank:
     return Rank(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def init(rank: Rank, device_type: str) -> None:
-    """Join the process group (NCCL between GPUs, gloo on CPUs) so ranks can gather their results."""
+def init(rank: Rank) -> None:
+    """Join the process group so ranks can gather their results.
+
+    gloo whatever the device: ranks exchange only a few small Python objects (counts, failed clips), which
+    gloo moves over TCP on the CPU; NCCL would need each rank pinned to its GPU first and buys nothing here.
+    """
     import torch.distributed as dist
 
     if rank.world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group("gloo")
 
 
 def gather(rank: Rank, obj) -> list:
