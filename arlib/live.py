@@ -100,10 +100,11 @@ class LiveRecognizer:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        # The first forward passes of a network are several times slower than the rest (allocation,
-        # kernel selection); pay for them now, not as a late first label.
-        blank = np.zeros((1, self._size, self._size, 3), np.uint8)
-        feats = self.predictor.backbone.encode(blank)
+        # The first pass through each step is many times slower than the rest (lazy imports such as
+        # torchvision's inside apply_view, allocation, kernel selection): pay for it now, through the very
+        # path a frame takes, not as a late first label or a stalled worker.
+        blank = _prepare(np.zeros((480, 640, 3), np.uint8), self._short_side)
+        feats = self.predictor.backbone.encode(apply_view(blank[None], self._size, TEST_VIEW))
         with torch.inference_mode():
             self.predictor.model(torch.from_numpy(np.repeat(feats[None], self.predictor.seq_len, axis=1))
                                  .to(self.predictor.device))
