@@ -34,14 +34,14 @@ with guard("the curves"):
     several = len(chosen) > 1  # one line per run and metric: the legend goes under the plot, not beside it
     loss_fig = charts.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows)
     acc_fig = charts.epoch_axis(viz.metric_curves(
-        rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy"], "Accuracy"), rows)
+        rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy", "test_top1"], "Accuracy"), rows)
     with left:
         st.plotly_chart(charts.legend_below(loss_fig, 420) if several else loss_fig, key="metrics_loss")
     with right:
         st.plotly_chart(charts.legend_below(acc_fig, 420) if several else acc_fig, key="metrics_acc")
     table = [row for name in chosen for row in charts.epoch_table(rows[name], name if several else None)]
     fmt = {k: st.column_config.NumberColumn(format="percent") for k in
-           ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy")}
+           ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy", "test_top1")}
     fmt.update({k: st.column_config.NumberColumn(format="%.4f") for k in ("train_loss", "val_loss")})
     fmt["lr"] = st.column_config.NumberColumn(format="%.0e")
     st.dataframe(table, hide_index=True, width="stretch", column_config=fmt,
@@ -59,8 +59,11 @@ with guard("the epoch details"):
                                   help="Opens on the epoch that checkpoints/best holds.")
                  if len(epochs) > 1 else epochs[0])
     if best is not None:
-        st.caption(f"`best` holds epoch {best}: the epoch with the highest validation top-1, ties going to the "
-                   "lower validation loss" + (" · this is it" if epoch == best else "") + ".")
+        best_meta = resources.checkpoint_meta(runs[focus].checkpoint("best")) if runs[focus].checkpoint("best").exists() else {}
+        chosen_by = {"val_loss": "the lowest validation loss", "val_top1": "the highest validation top-1"}.get(
+            best_meta.get("selected_by"), "validation")
+        st.caption(f"`best` holds epoch {best}, chosen on {chosen_by} (validation = whole groups of the training "
+                   "clips; the test list never chooses)" + (" · this is it" if epoch == best else "") + ".")
     row = next(r for r in rows[focus] if int(r["epoch"]) == epoch)
     classes = row.get("classes") or []
     large = len(classes) > viz.LARGE_CLASS_COUNT
@@ -103,9 +106,36 @@ with guard("the epoch details"):
             if other_classes:
                 st.caption(f"Not in the recall chart: {', '.join(other_classes)} (trained on other classes than "
                            f"{focus}).")
-        st.caption(f"Validation: {row.get('num_val_clips', '?')} clips · top-1 {formatting.pct(row.get('val_top1'))} · "
+        st.caption(f"Validation: top-1 {metrics.format_accuracy(row.get('val_top1'), int(row.get('num_val_clips') or 0))} · "
                    f"top-5 {formatting.pct(row.get('val_top5'))} · mean-class {formatting.pct(row.get('val_mean_class_accuracy'))}"
+                   + (f" · test list (reported, never chooses): top-1 "
+                      f"{metrics.format_accuracy(row.get('test_top1'), int(row['num_test_clips']))}"
+                      if row.get("num_test_clips") else "")
                    + (f" · {row['clips_skipped']} clips skipped (unreadable)" if row.get("clips_skipped") else ""))
+
+st.subheader("Calibration")
+with guard("the calibration"):
+    best_path = runs[focus].checkpoint("best")
+    calibration = (resources.checkpoint_meta(best_path).get("calibration") if best_path.exists() else None) or {}
+    if not calibration:
+        st.caption("This run's `best` has no fitted temperature yet (it is still training, or was made before "
+                   "calibration existed).")
+    else:
+        on_test = bool(calibration.get("test_clips"))
+        bins = calibration.get("test_reliability" if on_test else "val_reliability") or []
+        n = calibration.get("test_clips" if on_test else "val_clips")
+        ece = calibration.get("test_ece" if on_test else "val_ece_after")
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            st.plotly_chart(viz.reliability_diagram(bins, f"Reliability of `best` on the {'test list' if on_test else 'validation clips'}",
+                                                    ece=ece, clips=n), key="metrics_reliability")
+        with right:
+            st.markdown(f"Temperature **{calibration['temperature']:.3g}**, fitted on {calibration['val_clips']} "
+                        "validation clips after training; every probability the studio shows is divided by it.")
+            st.caption(f"Validation ECE {calibration['val_ece_before']:.3f} before, {calibration['val_ece_after']:.3f} "
+                       "after (15 bins; fitted there, so optimistic)"
+                       + (f" · test ECE {calibration['test_ece']:.3f} on {calibration['test_clips']} clips"
+                          if on_test else " · no test clips on disk to check it on") + ".")
 
 st.subheader("Misclassified clips")
 with guard("the misclassified clips"):

@@ -368,7 +368,8 @@ class Trainer:
                  "best_epoch": self.best_epoch, "selected_by": cfg.select_by, "stopped_early_at": stopped_early,
                  "best_val_top1": _none_if_inf(self.best_top1), "last_metrics": last_row,
                  "calibration": self.calibration,
-                 "best_val": best_row and {k: best_row.get("val_" + k) for k in _TEST_KEYS} | {"n": len(val)},
+                 "best_val": best_row and {k: best_row.get("val_" + k, best_row.get(k)) for k in _TEST_KEYS}
+                 | {"n": len(val)},
                  "best_test": best_row and {k: best_row.get("test_" + k) for k in _TEST_KEYS} | {"n": len(test)}}
         if self.run:
             self.run.write_status(**final, phase="finished", message="finished", eta_s=0, step=steps_per_epoch,

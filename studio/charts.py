@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 SCALAR_KEYS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_mean_class_accuracy",
-               "lr", "seconds", "clips_skipped"]
+               "test_top1", "lr", "seconds", "clips_skipped"]
 
 
 def legend_below(fig, height: int = 380):

@@ -47,7 +47,9 @@ def test_twins_attention_learns_time_order_frame_average_cannot(demo):
         rows = RunDir(demo / "runs" / kind).read_metrics()
         results[kind] = rows[result["best_epoch"] - 1] if kind == "attention" else rows[-1]
     att, avg = results["attention"], results["frame_avg"]
-    assert att["test_top1"] >= 0.95, att["test_confusion"]
+    # >= 90 %: with validation carved from the training groups it trains on fewer clips than when the test list
+    # chose `best` (then >= 95 %); frame_avg stays near chance within each pair, far below either.
+    assert att["test_top1"] >= 0.9, att["test_confusion"]
     # frame_avg tells the four pairs apart but not the twins within a pair (time order is the only cue)
     cm = avg["test_confusion"]
     pair_correct = sum(cm[i][j] for i in range(8) for j in range(8) if i // 2 == j // 2)
