@@ -26,6 +26,7 @@ import torch
 
 from . import video
 from .errors import ArlibError, VideoError
+from .features import as_stored
 from .fileio import atomic_write_json
 from .predict import Predictor
 from .sampling import cache_grid, test_positions
@@ -181,10 +182,11 @@ class LiveRecognizer:
             raise ArlibError("No frames have arrived yet, so there is nothing to classify.")
         t0 = time.perf_counter()
         positions = self._sampled()
-        feats = np.stack([self._buffer[i][2] for i in positions])
+        # Rounded to the feature cache's precision, as predict and evaluate see them (arlib.features.as_stored).
+        feats = as_stored(np.stack([self._buffer[i][2] for i in positions])).astype(np.float32)
         with torch.inference_mode():
             logits, attention = self.predictor.model(torch.from_numpy(feats[None]).to(self.predictor.device))
-            probs = torch.softmax(logits, dim=1)[0].cpu().numpy()
+            probs = self.predictor.probabilities(logits)[0]  # with the checkpoint's temperature
             attention = attention.cpu()
         self._recent_probs.append(probs)
         smoothed = np.mean(self._recent_probs, axis=0)
