@@ -61,7 +61,7 @@ with guard("the epoch details"):
     if best is not None:
         best_meta = resources.checkpoint_meta(runs[focus].checkpoint("best")) if runs[focus].checkpoint("best").exists() else {}
         chosen_by = {"val_loss": "the lowest validation loss", "val_top1": "the highest validation top-1"}.get(
-            best_meta.get("selected_by"), "validation")
+            best_meta.get("selected_by"), "the highest validation top-1, ties going to the lower validation loss")
         st.caption(f"`best` holds epoch {best}, chosen on {chosen_by} (validation = whole groups of the training "
                    "clips; the test list never chooses)" + (" · this is it" if epoch == best else "") + ".")
     row = next(r for r in rows[focus] if int(r["epoch"]) == epoch)
