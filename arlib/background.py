@@ -198,3 +198,76 @@ def spliced_set(actions: list[np.ndarray], backgrounds: list[np.ndarray], seq_le
         xs.append(x.astype(np.float32))
         masks.append(mask)
     return np.stack(xs), np.stack(masks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training with background: the features in memory, the spliced batches, the localisation metric
+
+
+@dataclass
+class BackgroundData:
+    """Background feature grids [G, D] (centre view) for training splices and for spliced validation."""
+
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+    failed: dict[str, str]
+    description: str
+
+
+def load_background(cfg, selected: list[str], progress: bool = False, on_progress=None) -> BackgroundData | None:
+    """Background clips of `cfg.background` through the run's feature cache, split into train/val groups."""
+    from .features import FeatureCache
+    from .transforms import TEST_VIEW
+
+    if not cfg.background:
+        return None
+    if cfg.features:
+        raise DatasetError("Background footage needs video clips: it cannot be used with precomputed --features.")
+    dataset_kwargs = {"data": cfg.data, "splits": cfg.splits, "split": cfg.split}
+    paths = background_clips(cfg.background, dataset_kwargs, selected, cfg.background_clips, cfg.seed)
+    cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
+    done, failed = cache.ensure(paths, [TEST_VIEW], progress=progress, on_progress=on_progress)
+    usable = [p for p in paths if p in done]
+    if not usable:
+        raise DatasetError(f"None of the {len(paths)} background clips could be read; first problem: "
+                           f"{next(iter(failed.values()), 'none listed')}")
+    train, val = split_background(usable, cfg.val_fraction, cfg.seed)
+    grids = {p: done[p][TEST_VIEW].features for p in usable}
+    source = "the dataset's unselected classes" if cfg.background == UNSELECTED else cfg.background
+    description = (f"background: {len(usable)} clips from {source} ({len(train)} for training splices, "
+                   f"{len(val)} for spliced validation; {len(failed)} unreadable)")
+    return BackgroundData([grids[p] for p in train], [grids[p] for p in val] or [grids[p] for p in train],
+                          failed, description)
+
+
+def splice_seed(seed: int, epoch: int, step: int, item: int) -> np.random.Generator:
+    """The splice of one planned batch item: fixed by its place in the run, so a resumed epoch replays it."""
+    return np.random.default_rng([seed, epoch, step, item, 0x5B1CE])
+
+
+def attention_span_loss(attention, mask):
+    """-log(attention mass inside the action's span), averaged over the spliced sequences (mask rows with
+    no background are skipped): the splice says where the action is, so attention can be told directly."""
+    import torch
+
+    spliced = ~mask.all(dim=1)
+    if not bool(spliced.any()):
+        return attention.new_zeros(())
+    mass = (attention[spliced] * mask[spliced]).sum(dim=1)
+    return -torch.log(mass.clamp_min(1e-6)).mean()
+
+
+def localisation_report(model, x: np.ndarray, mask: np.ndarray, labels: np.ndarray) -> dict:
+    """Attention mass on the action and top-1 on spliced validation sequences."""
+    import torch
+
+    if len(x) == 0:
+        return {"val_attention_on_action": None, "val_spliced_top1": None}
+    model.eval()
+    with torch.inference_mode():
+        logits, attention = model(torch.from_numpy(x))
+    return {
+        "val_attention_on_action": float(attention_on_action(attention.numpy(), mask).mean()),
+        "val_spliced_top1": float((logits.argmax(1).numpy() == labels).mean()),
+        "val_action_share": float(mask.mean()),  # what uniform attention would score
+    }
