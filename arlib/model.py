@@ -19,6 +19,11 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 MODEL_KINDS = ("attention", "lstm", "frame_avg")
+# What the attention scores each step from: the BiLSTM output there (the thesis code), or the projected
+# frame feature together with it (the thesis text). Trained against background footage, the latter put
+# more attention on the action (README, "Attention that finds the action"): the LSTM state mixes in
+# neighbouring frames, the frame feature says what this very frame shows.
+ATTENTION_INPUTS = ("state", "frame+state")
 
 
 @dataclass
@@ -32,12 +37,13 @@ class ModelConfig:
     bidirectional: bool = True
     head_dim: int = 1024  # thesis: Linear(2H, 1024) + BN + ReLU -> Linear(1024, C)
     dropout: float = 0.0
+    attention_input: str = "state"  # one of ATTENTION_INPUTS; older checkpoints are "state"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -80,12 +86,14 @@ class FrameProjection(nn.Module):
 class TemporalAttention(nn.Module):
     """One score per time step, softmax over the real time steps, weighted sum of the inputs."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, score_dim: int | None = None):
         super().__init__()
-        self.score = nn.Linear(dim, 1)
+        self.score = nn.Linear(score_dim or dim, 1)
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = self.score(h).squeeze(-1)  # [B, T]
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None,
+                query: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weights scored from `query` (default: h itself), applied to h."""
+        scores = self.score(h if query is None else query).squeeze(-1)  # [B, T]
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))  # padded steps get weight exactly 0
         weights = torch.softmax(scores, dim=1)
@@ -125,7 +133,10 @@ class RecurrentClassifier(nn.Module):
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
         )
         out_dim = cfg.hidden_dim * (2 if cfg.bidirectional else 1)
-        self.attention = TemporalAttention(out_dim) if cfg.kind == "attention" else None
+        if cfg.attention_input not in ATTENTION_INPUTS:
+            raise ValueError(f"unknown attention input '{cfg.attention_input}'; choose one of {', '.join(ATTENTION_INPUTS)}")
+        score_dim = out_dim + (cfg.latent_dim if cfg.attention_input == "frame+state" else 0)
+        self.attention = TemporalAttention(out_dim, score_dim) if cfg.kind == "attention" else None
         self.head = _classifier(out_dim, cfg.head_dim, cfg.num_classes, cfg.dropout)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +149,8 @@ class RecurrentClassifier(nn.Module):
             packed = pack_padded_sequence(z, mask.sum(1).cpu(), batch_first=True, enforce_sorted=False)
             h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=t)
         if self.attention is not None:
-            pooled, weights = self.attention(h, mask)
+            query = torch.cat([z, h], dim=-1) if self.cfg.attention_input == "frame+state" else None
+            pooled, weights = self.attention(h, mask, query)
         else:
             weights = _uniform(mask, h.dtype)
             pooled = torch.bmm(weights.unsqueeze(1), h).squeeze(1)  # mean over real steps
