@@ -138,32 +138,36 @@ def attention_on_action(attention: np.ndarray, mask: np.ndarray) -> np.ndarray:
 # Splicing real video files
 
 
-def splice_videos(action: str | Path, before: str | Path, after: str | Path, out: str | Path,
-                  max_before_s: float | None = None, max_after_s: float | None = None) -> tuple[int, int]:
-    """Write `before`'s frames, then `action`'s, then `after`'s as one video (the action's size and rate).
+def splice_videos(action: str | Path, before, after, out: str | Path, max_before_s: float | None = None,
+                  max_after_s: float | None = None) -> tuple[int, int]:
+    """Write background, then the action clip, then background as one video (the action's size and rate).
 
-    Background pieces are cut to at most max_*_s seconds (None: whole clip). Returns the action's frame
-    span [first, end) in the written video.
+    `before` and `after` are a clip or a list of clips played one after another; each side is cut to at
+    most max_*_s seconds (None: all of it). Returns the action's frame span [first, end) in the new video.
     """
-    frames = video.read_frames(action, range(video.probe(action).num_frames))
     info = video.probe(action)
+    frames = video.read_frames(action, range(info.num_frames))
     height, width = frames.shape[1:3]
     height, width = height - height % 2, width - width % 2  # H.264 needs even sizes
-
-    def background(path, limit_s):
-        n = video.probe(path).num_frames
-        if limit_s is not None:
-            n = min(n, max(1, round(limit_s * info.fps)))
-        return video.read_frames(path, range(n))
 
     def fitted(array: np.ndarray) -> np.ndarray:
         if array.shape[1:3] == (height, width):
             return array
         return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.BILINEAR)) for f in array])
 
-    pre, act, post = (fitted(a) for a in (background(before, max_before_s), frames, background(after, max_after_s)))
-    video.write_clip(out, np.concatenate([pre, act, post]), fps=info.fps)
-    return len(pre), len(pre) + len(act)
+    def background(paths, limit_s) -> np.ndarray:
+        budget = np.inf if limit_s is None else max(1, round(limit_s * info.fps))
+        pieces = []
+        for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
+            n = int(min(video.probe(path).num_frames, budget - sum(len(p) for p in pieces)))
+            if n <= 0:
+                break
+            pieces.append(fitted(video.read_frames(path, range(n))))
+        return np.concatenate(pieces) if pieces else np.zeros((0, height, width, 3), np.uint8)
+
+    pre, post = background(before, max_before_s), background(after, max_after_s)
+    video.write_clip(out, np.concatenate([pre, fitted(frames), post]), fps=info.fps)
+    return len(pre), len(pre) + len(frames)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ def test_splice_videos_writes_background_action_background(tmp_path):
     frames = video.read_frames(out, range(info.num_frames)).mean(axis=(1, 2, 3))
     assert (frames[:5] > 200).all() and (frames[11:] > 200).all()
     assert (np.diff(frames[5:11]) > 0).all()  # the action's frames, in order
+    span = splice_videos(action, [bg, bg], [], out, max_before_s=2.0)  # several clips on one side, none on the other
+    assert span == (20, 26) and video.probe(out).num_frames == 26
 
 
 def test_old_checkpoints_score_attention_from_the_lstm_state_new_ones_may_add_the_frame():
