@@ -76,6 +76,18 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-every", type=int, help="also keep checkpoints/epoch_NNN every N epochs (default 5)")
     g.add_argument("--keep", type=int, help="epoch_NNN checkpoints kept, the newest (default 3; 0 keeps all; "
                                             "best and last are always kept)")
+    b = p.add_argument_group("background footage (teaches the attention to find the action)")
+    b.add_argument("--background", metavar="SOURCE",
+                   help="a folder of clips showing none of the target actions (searched recursively, symlinks "
+                        "followed), or 'unselected' = the clips on disk of the dataset's classes not selected; "
+                        "training splices each clip between background frames, keeping its label")
+    b.add_argument("--background-clips", type=int, help="use at most this many background clips (seeded sample; default 100)")
+    b.add_argument("--splice-share", help="range of the action's share of a spliced sequence, 'MIN,MAX' (default 0.2,0.8)")
+    b.add_argument("--attention-loss", type=float,
+                   help="weight of -log(attention mass on the spliced action) added to the loss (default 3)")
+    b.add_argument("--attention-input", choices=["state", "frame+state"],
+                   help="what attention scores each step from: the BiLSTM state, or the frame feature with it "
+                        "(default: frame+state with --background, else state)")
 
 
 def config_from_args(a: argparse.Namespace):
@@ -89,7 +101,20 @@ def config_from_args(a: argparse.Namespace):
         crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
         checkpoint_every=a.checkpoint_every, keep=a.keep, label_smoothing=a.label_smoothing, select_by=a.select_by,
         patience=a.patience, calibrate=a.calibrate,
+        background=a.background, background_clips=a.background_clips,
+        splice_share=_pair(a.splice_share, "--splice-share"), attention_loss=a.attention_loss,
+        attention_input=a.attention_input,
     )
+
+
+def _pair(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ArlibError(f"{flag} takes two numbers 'MIN,MAX' such as 0.2,0.8 (got '{text}').") from None
+    return [low, high]
 
 
 # ---------------------------------------------------------------------------------------------
