@@ -249,6 +249,24 @@ def splice_seed(seed: int, epoch: int, step: int, item: int) -> np.random.Genera
     return np.random.default_rng([seed, epoch, step, item, 0x5B1CE])
 
 
+def spliced_batch(grids: list[np.ndarray], positions: list[np.ndarray], backgrounds: list[np.ndarray], seq_len: int,
+                  settings: SpliceSettings, rngs: list[np.random.Generator]) -> tuple[list[np.ndarray], np.ndarray, list[bool]]:
+    """A planned batch with each clip spliced (or, with 1 - probability, left as planned).
+
+    Returns (sequences [T, D], action masks [B, T], which were spliced)."""
+    items, masks, spliced = [], [], []
+    for grid, pos, rng in zip(grids, positions, rngs):
+        result = random_splice(grid, backgrounds, seq_len, settings, rng)
+        if result is None:
+            items.append(grid[pos])
+            masks.append(np.ones(seq_len, bool))
+        else:
+            items.append(result[0])
+            masks.append(result[1])
+        spliced.append(result is not None)
+    return items, np.stack(masks), spliced
+
+
 def attention_span_loss(attention, mask):
     """-log(attention mass inside the action's span), averaged over the spliced sequences (mask rows with
     no background are skipped): the splice says where the action is, so attention can be told directly."""
