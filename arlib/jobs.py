@@ -53,6 +53,7 @@ class TrainOptions:
     seq_len: int | None = None
     lr: float | None = None
     preset: str | None = None
+    background: str | None = None  # a folder of background clips, or "unselected" (arlib.background)
 
     def to_config(self) -> TrainConfig:
         values = {k: v for k, v in asdict(self).items() if k != "preset" and v not in (None, "")}

@@ -154,3 +154,10 @@ def test_training_on_splices_teaches_attention_where_the_action_is():
     report = localisation_report(model, x, mask, np.array([y for _, y in val]))
     assert report["val_action_share"] == pytest.approx(5 / 16)
     assert report["val_attention_on_action"] > 0.8 and report["val_spliced_top1"] > 0.9
+
+
+def test_the_studio_launches_training_with_the_background_option():
+    from arlib.jobs import TrainOptions
+
+    assert TrainOptions(data="d", background="unselected").to_config().background == "unselected"
+    assert TrainOptions(data="d").to_config().background is None
