@@ -218,8 +218,11 @@ class BackgroundData:
     description: str
 
 
-def load_background(cfg, selected: list[str], progress: bool = False, on_progress=None) -> BackgroundData | None:
-    """Background clips of `cfg.background` through the run's feature cache, split into train/val groups."""
+def load_background(cfg, selected: list[str], dataset_clips: list[str] = (), progress: bool = False,
+                    on_progress=None, log=lambda _m: None) -> BackgroundData | None:
+    """Background clips of `cfg.background` through the run's feature cache, split into train/val groups.
+
+    Clips of the dataset itself (the same file, through any link) are never used as background."""
     from .features import FeatureCache
     from .transforms import TEST_VIEW
 
@@ -228,7 +231,15 @@ def load_background(cfg, selected: list[str], progress: bool = False, on_progres
     if cfg.features:
         raise DatasetError("Background footage needs video clips: it cannot be used with precomputed --features.")
     dataset_kwargs = {"data": cfg.data, "splits": cfg.splits, "split": cfg.split}
-    paths = background_clips(cfg.background, dataset_kwargs, selected, cfg.background_clips, cfg.seed)
+    own = {os.path.realpath(p) for p in dataset_clips}
+    paths = [p for p in background_clips(cfg.background, dataset_kwargs, selected, None, cfg.seed)
+             if os.path.realpath(p) not in own]
+    if len(paths) > cfg.background_clips:
+        keep = np.random.default_rng(cfg.seed).choice(len(paths), size=cfg.background_clips, replace=False)
+        paths = [paths[i] for i in sorted(keep)]
+    if not paths:
+        raise DatasetError(f"The background {cfg.background} holds only clips of the dataset itself; "
+                           "give footage without the target actions.")
     cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
     done, failed = cache.ensure(paths, [TEST_VIEW], progress=progress, on_progress=on_progress)
     usable = [p for p in paths if p in done]
@@ -240,6 +251,9 @@ def load_background(cfg, selected: list[str], progress: bool = False, on_progres
     source = "the dataset's unselected classes" if cfg.background == UNSELECTED else cfg.background
     description = (f"background: {len(usable)} clips from {source} ({len(train)} for training splices, "
                    f"{len(val)} for spliced validation; {len(failed)} unreadable)")
+    log(description)
+    for path, reason in failed.items():
+        log(f"skipped background {path}: {reason}")
     return BackgroundData([grids[p] for p in train], [grids[p] for p in val] or [grids[p] for p in train],
                           failed, description)
 
@@ -287,9 +301,9 @@ def localisation_report(model, x: np.ndarray, mask: np.ndarray, labels: np.ndarr
         return {"val_attention_on_action": None, "val_spliced_top1": None}
     model.eval()
     with torch.inference_mode():
-        logits, attention = model(torch.from_numpy(x))
+        logits, attention = model(torch.from_numpy(x).to(next(model.parameters()).device))
     return {
-        "val_attention_on_action": float(attention_on_action(attention.numpy(), mask).mean()),
-        "val_spliced_top1": float((logits.argmax(1).numpy() == labels).mean()),
+        "val_attention_on_action": float(attention_on_action(attention.float().cpu().numpy(), mask).mean()),
+        "val_spliced_top1": float((logits.argmax(1).cpu().numpy() == labels).mean()),
         "val_action_share": float(mask.mean()),  # what uniform attention would score
     }

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .backbones import DEFAULT_BACKBONE
 from .errors import ArlibError
-from .model import ModelConfig
+from .model import ATTENTION_INPUTS, ModelConfig
 from .sampling import DEFAULT_CACHE_FRAMES, DEFAULT_SEQ_LEN
 from .transforms import CROPS
 
@@ -57,6 +57,14 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 5
     keep: int = 3  # epoch_NNN checkpoints kept (the newest); best and last are always kept; 0 = keep all
+    # Background footage (arlib.background): each training clip is spliced between background frames
+    # (the action's share of the sequence drawn from splice_share) and keeps its label; attention_loss weighs
+    # -log(attention mass on the spliced action). Defaults measured in README, "Attention that finds the action".
+    background: str | None = None  # a folder of clips without the target actions, or "unselected"
+    background_clips: int = 100  # at most this many (a seeded sample)
+    splice_share: list[float] = field(default_factory=lambda: [0.2, 0.8])
+    attention_loss: float = 3.0
+    attention_input: str | None = None  # "state" | "frame+state"; None: frame+state with background, else state
     preset: str | None = None
 
     def to_dict(self) -> dict:
@@ -70,7 +78,13 @@ class TrainConfig:
     def model_config(self, feature_dim: int, num_classes: int) -> ModelConfig:
         return ModelConfig(kind=self.model, feature_dim=feature_dim, num_classes=num_classes,
                            latent_dim=self.latent_dim, hidden_dim=self.hidden_dim, head_dim=self.head_dim,
-                           num_layers=self.num_layers, dropout=self.dropout)
+                           num_layers=self.num_layers, dropout=self.dropout,
+                           attention_input=self.attention_input or ("frame+state" if self.background else "state"))
+
+    def splice_settings(self):
+        from .background import SpliceSettings
+
+        return SpliceSettings(float(self.splice_share[0]), float(self.splice_share[1]))
 
     def check(self) -> TrainConfig:
         """One clear sentence for a value that cannot work."""
@@ -81,6 +95,13 @@ class TrainConfig:
                 raise ArlibError(f"{name} must be at least 1 (got {getattr(self, name)}).")
         if not 0 <= self.label_smoothing < 1:
             raise ArlibError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing}).")
+        low, high = (float(v) for v in self.splice_share)
+        if not 0 < low <= high <= 1:
+            raise ArlibError(f"splice_share must be two numbers 0 < MIN <= MAX <= 1 (got {low}, {high}).")
+        if self.attention_loss < 0 or self.background_clips < 1:
+            raise ArlibError("attention_loss must be >= 0 and background_clips >= 1.")
+        if self.attention_input not in (None, *ATTENTION_INPUTS):
+            raise ArlibError(f"attention_input '{self.attention_input}' is unknown; choose one of: {', '.join(ATTENTION_INPUTS)}.")
         if self.patience < 0:
             raise ArlibError(f"patience must be 0 (off) or a number of epochs (got {self.patience}).")
         return self

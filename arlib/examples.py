@@ -126,3 +126,4 @@ class RunData:
     split: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     description: str = ""
+    background: object | None = None  # arlib.background.BackgroundData when training with background footage

@@ -46,6 +46,10 @@ class Prediction:
     stream: int = 0  # the container's index of the video stream used
     warnings: list[str] = field(default_factory=list)  # sentences about what is odd in the clip
     windows: list[dict] = field(default_factory=list)
+    # With several windows, each window's attention is normalised within the window, so it cannot say which
+    # window holds the action. whole_clip is one more pass of the model over seq_len of the same frames
+    # spread over the whole clip: {"attention", "frame_indices", "timestamps_s", "label", "probability"}.
+    whole_clip: dict = field(default_factory=dict)
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 [T,H,W,3] sampled frames, for display
     # Grad-CAM per sampled frame, float32 [T, rows, cols] in [0, 1] over the whole frame (explain.py); None
     # unless asked for. heatmap_label names the class they explain.
@@ -61,6 +65,8 @@ class Prediction:
         out = {k: v for k, v in self.__dict__.items() if k not in ("frames", "heat")}
         if not self.windows:
             out.pop("windows")
+        if not self.whole_clip:
+            out.pop("whole_clip")
         out["attention_summary"] = self.attention_summary
         if self.heat is None:
             out.pop("heatmap_label")
@@ -171,6 +177,7 @@ class Predictor:
             logits, attention = self.model(x.to(self.device), lengths.to(self.device))
             probs = self.probabilities(logits)
             attention = attention.cpu()
+        whole_clip = self._whole_clip(feats, unique, inverse, times) if len(positions) > 1 else {}
         t3 = time.perf_counter()
 
         mean_probs = probs.mean(axis=0)
@@ -210,10 +217,26 @@ class Predictor:
             stream=info.stream,
             warnings=warnings,
             windows=window_rows,
+            whole_clip=whole_clip,
             frames=decoded[inverse],
             heat=heat,
             heatmap_label=self.classes[cam.class_index] if heatmaps else None,
         )
+
+    def _whole_clip(self, feats: np.ndarray, unique: np.ndarray, inverse: np.ndarray, times: np.ndarray) -> dict:
+        """The model over seq_len frames spread over the whole clip, picked from the frames the windows already
+        encoded (no extra decoding or backbone work): where in a long clip the attention puts the action."""
+        first = np.unique(inverse, return_index=True)[1]  # one row of feats per distinct frame, in time order
+        pick = np.round(np.linspace(0, len(unique) - 1, self.seq_len)).astype(int)
+        x = torch.from_numpy(np.ascontiguousarray(feats[first][pick])[None])
+        with torch.inference_mode():
+            logits, attention = self.model(x.to(self.device))
+        probs = self.probabilities(logits)[0]
+        k = int(probs.argmax())
+        return {"attention": [round(float(a), 6) for a in attention.cpu().numpy()[0]],
+                "frame_indices": [int(i) for i in unique[pick]],
+                "timestamps_s": [round(float(times[i]), 3) for i in unique[pick]],
+                "label": self.classes[k], "probability": float(probs[k])}
 
     def predict_or_error(self, clip: str | Path, **kwargs) -> Prediction | dict:
         """For batch use: a Prediction, or {'clip', 'error'} with one sentence."""

@@ -32,6 +32,7 @@ from .devices import cuda_rng_state, current_device, restore_cuda_rng_state
 from .config import PRESETS, SELECT_BY, TrainConfig, make_config  # noqa: F401  (re-exported: arlib.train.make_config)
 from .errors import ArlibError
 from .evaluate import evaluation_report, infer
+from .background import attention_span_loss, load_background, localisation_report, splice_seed, spliced_batch, spliced_set
 from .examples import (
     Example,
     RunData,
@@ -117,7 +118,10 @@ def prepare_data(cfg: TrainConfig, progress: bool = False, on_status: Callable[[
         raise ArlibError(f"None of the {len(split.train)} training clips could be read; first problem: "
                          f"{next(iter(failed.values()), 'none listed')}")
     summary = split.dataset.summary() | {"train_used": len(train), "val_used": len(val), "test_used": len(test)}
-    return RunData(split.dataset.classes, train, val, test, failed, split.record(), summary, split.dataset.description)
+    dataset_clips = [c.path for c in split.train + split.val + split.test]
+    background = load_background(cfg, split.dataset.classes, dataset_clips, progress, log=log)
+    return RunData(split.dataset.classes, train, val, test, failed, split.record(), summary, split.dataset.description,
+                   background)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,9 +300,22 @@ class Trainer:
             bar = self._bar(epoch, len(plan.batches), start_step)
             model.train()
             for step in range(start_step, len(plan.batches)):
-                x, lengths, y = epoch_batch(train, plan.batches[step], cfg.seq_len, device)
-                logits, _ = model(x, lengths)
+                batch = plan.batches[step]
+                if data.background:  # each clip spliced between background frames, the same on a resume
+                    items, span, spliced = spliced_batch(
+                        [train[i].views[v].features for i, v, _ in batch], [pos for _, _, pos in batch],
+                        data.background.train, cfg.seq_len, cfg.splice_settings(),
+                        [splice_seed(cfg.seed, epoch, step, j) for j in range(len(batch))])
+                    x, lengths = batch_tensors(items, [cfg.seq_len if s else real_steps(train[i].length, cfg.seq_len)
+                                                       for s, (i, _, _) in zip(spliced, batch)])
+                    x, lengths = x.to(device), lengths.to(device)
+                    y = torch.tensor([train[i].clip.label for i, _, _ in batch], device=device)
+                else:
+                    x, lengths, y = epoch_batch(train, batch, cfg.seq_len, device)
+                logits, attention = model(x, lengths)
                 loss = criterion(logits, y)  # logits, not probabilities: no double softmax
+                if data.background and cfg.attention_loss:
+                    loss = loss + cfg.attention_loss * attention_span_loss(attention, torch.from_numpy(span).to(device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -382,6 +399,11 @@ class Trainer:
         data, cfg = self.data, self.cfg
         report = evaluation_report(model, data.val, data.classes, cfg.seq_len)
         test = evaluation_report(model, data.test, data.classes, cfg.seq_len)
+        localisation = {}
+        if data.background and data.val:  # the same spliced validation set every epoch
+            x, mask = spliced_set([ex.views[TEST_VIEW].features for ex in data.val], data.background.val, cfg.seq_len,
+                                  cfg.seed)
+            localisation = localisation_report(model, x, mask, np.array([ex.clip.label for ex in data.val]))
         return {
             "epoch": epoch,
             "train_loss": carry["loss_sum"] / max(1, carry["seen"]),
@@ -396,6 +418,9 @@ class Trainer:
             "confusion": report.get("confusion"),
             "classes": data.classes,
             "num_val_clips": len(data.val),
+            # Localisation (with background footage): attention mass inside the action's span on validation
+            # clips spliced between held-out background (the action a third of the sequence), top-1 there.
+            **localisation,
             "misclassified": report.get("misclassified", []),
             # The split's test list: logged every epoch (the thesis's curve), never used to choose.
             **{f"test_{k}": test.get(k) for k in _TEST_KEYS},

@@ -239,8 +239,12 @@ def attention_curve(series: dict[str, tuple[list[float], list[float]]], title: s
     return _layout(fig, title)
 
 
-def timeline(windows: list[dict], title: str = "Prediction over time") -> go.Figure:
-    """The predicted label and its confidence per temporal window, as bars spanning each window's time."""
+def timeline(windows: list[dict], title: str = "Prediction over time",
+             attention: tuple[list[float], list[float]] | None = None) -> go.Figure:
+    """The predicted label and its confidence per temporal window, as bars spanning each window's time.
+
+    attention: (timestamps_s, weights) of one pass over the whole clip, drawn as a ratio to uniform on a
+    second axis: where the model finds the action (windows each normalise their own attention, so they cannot)."""
     fig = go.Figure()
     for label in dict.fromkeys(w["label"] for w in windows):
         rows = [w for w in windows if w["label"] == label]
@@ -251,6 +255,16 @@ def timeline(windows: list[dict], title: str = "Prediction over time") -> go.Fig
     fig.update_xaxes(title="time in clip (s)", range=[0, max((w["end_s"] for w in windows), default=1.0)])
     fig.update_yaxes(title="confidence", range=[0, 1], tickformat=".0%")
     fig.update_layout(bargap=0.02)
+    if attention is not None and len(attention[1]):
+        ts, ratios = list(attention[0]), ratio_to_uniform(attention[1]).tolist()
+        fig.add_trace(go.Scatter(x=ts, y=ratios, yaxis="y2", mode="lines+markers", name="attention, whole clip",
+                                 line={"color": "#222222", "width": 2}, marker={"size": 5},
+                                 hovertemplate="%{x:.1f} s: %{y:.2f}x uniform<extra>attention</extra>"))
+        fig.add_trace(go.Scatter(x=[0, max(ts[-1], max((w["end_s"] for w in windows), default=0))], y=[1, 1],
+                                 yaxis="y2", mode="lines", name="uniform (1.0x)", hoverinfo="skip",
+                                 line={"color": "#555555", "dash": "dash", "width": 1}))
+        fig.update_layout(yaxis2={"title": "attention (x uniform)", "overlaying": "y", "side": "right",
+                                  "range": [0, max(2.0, max(ratios) * 1.1)], "showgrid": False})
     return _layout(fig, title)
 
 
