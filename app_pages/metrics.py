@@ -34,14 +34,18 @@ with guard("the curves"):
     several = len(chosen) > 1  # one line per run and metric: the legend goes under the plot, not beside it
     loss_fig = charts.epoch_axis(viz.metric_curves(rows, ["train_loss", "val_loss"], "Loss"), rows)
     acc_fig = charts.epoch_axis(viz.metric_curves(
-        rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy", "test_top1"], "Accuracy"), rows)
+        rows, ["train_top1", "val_top1", "val_top5", "val_mean_class_accuracy", "test_top1", "val_attention_on_action"],
+        "Accuracy"), rows)
     with left:
         st.plotly_chart(charts.legend_below(loss_fig, 420) if several else loss_fig, key="metrics_loss")
     with right:
         st.plotly_chart(charts.legend_below(acc_fig, 420) if several else acc_fig, key="metrics_acc")
+        note = charts.localisation_note([r for name in chosen for r in rows[name]])
+        if note:
+            st.caption(note)
     table = [row for name in chosen for row in charts.epoch_table(rows[name], name if several else None)]
     fmt = {k: st.column_config.NumberColumn(format="percent") for k in
-           ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy", "test_top1")}
+           ("train_top1", "val_top1", "val_top5", "val_mean_class_accuracy", "test_top1", "val_attention_on_action")}
     fmt.update({k: st.column_config.NumberColumn(format="%.4f") for k in ("train_loss", "val_loss")})
     fmt["lr"] = st.column_config.NumberColumn(format="%.0e")
     st.dataframe(table, hide_index=True, width="stretch", column_config=fmt,

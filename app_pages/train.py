@@ -7,6 +7,7 @@ import streamlit as st
 
 from arlib import jobs, places, viz
 from arlib.backbones import DEFAULT_BACKBONE, REGISTRY, availability
+from arlib.background import UNSELECTED, find_clips
 from arlib.datasets import load_dataset
 from arlib.errors import ArlibError
 from arlib.model import MODEL_KINDS
@@ -20,6 +21,23 @@ st.caption("Training runs as its own process and writes runs/<name>/; this page 
            "reload or a closed browser loses nothing. One job at a time on this machine.")
 
 root = places.runs_dir()
+
+
+def check_background(text: str, classes_all: list[str], picked: list[str]) -> str | None:
+    """The form's background source as the trainer takes it; one clear sentence when it cannot work."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.lower() == UNSELECTED:
+        if not classes_all or set(picked) >= set(classes_all):
+            raise ArlibError("'unselected' uses the clips of the classes you did not choose, but every class is "
+                             "chosen: choose fewer classes or give a folder of background clips.")
+        return UNSELECTED
+    folder = places.user_path(text)
+    if not find_clips(folder):  # a missing folder raises its own sentence
+        raise ArlibError(f"No clips found in {folder} or its subfolders: give a folder of videos without the "
+                         "chosen actions, or 'unselected'.")
+    return str(folder)
 MODEL_HELP = {"attention": "BiLSTM + attention (thesis)", "lstm": "BiLSTM, no attention",
               "frame_avg": "per-frame baseline"}
 form_col, watch_col = st.columns([2, 3], gap="large")
@@ -115,6 +133,12 @@ with form_col:
             split = e.selectbox("Split", [1, 2, 3], key="train_split",
                                 disabled=bool(info) and info["layout"] != "ucf101",
                                 help="UCF-101 split; folder-per-class datasets get a seeded group split.")
+            background_text = st.text_input(
+                "Background footage (optional)", key="train_background", placeholder="a folder of clips, or: unselected",
+                help="Teaches the attention to find the action: every training clip is spliced between frames of "
+                     "footage that shows none of the chosen actions. Give a folder of such clips (searched in every "
+                     "subfolder), or 'unselected' for the clips of this dataset's classes you did not choose. "
+                     "Empty: train on the clips alone (the attention then has no reason to prefer any frame).")
             submitted = st.form_submit_button("Launch training", type="primary", icon=":material/rocket_launch:")
 
         if submitted:
@@ -128,10 +152,12 @@ with form_col:
                 raise ArlibError(f"{len(empty)} chosen classes have no clips on disk ({', '.join(empty[:5])}); "
                                  "choose classes with clips.")
             classes = None if picked == classes_all else ",".join(picked)
+            background = check_background(background_text, classes_all, picked)
             load_dataset(data=str(data_path), split=split, classes=classes)  # one clear sentence if unusable
             options = jobs.TrainOptions(data=str(data_path), split=split, classes=classes, backbone=backbone,
                                         model=model, epochs=int(epochs), batch_size=int(batch), seq_len=int(seq_len),
-                                        lr=float(lr), preset=None if preset == "custom" else preset)
+                                        lr=float(lr), preset=None if preset == "custom" else preset,
+                                        background=background)
             with st.spinner("Starting the trainer…"):
                 jobs.launch(root, name.strip(), options)
             st.session_state["train_launches"] = n + 1
@@ -151,8 +177,11 @@ def curves(run: RunDir) -> None:
             {run.name: rows}, ["train_loss", "val_loss"], "Loss"), {run.name: rows})), key="train_loss_fig")
     with right:
         st.plotly_chart(charts.legend_below(charts.epoch_axis(viz.metric_curves(
-            {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy"], "Accuracy"), {run.name: rows})),
-            key="train_acc_fig")
+            {run.name: rows}, ["train_top1", "val_top1", "val_mean_class_accuracy", "val_attention_on_action"],
+            "Accuracy"), {run.name: rows})), key="train_acc_fig")
+        note = charts.localisation_note(rows)
+        if note:
+            st.caption(note)
 
 
 def panel(name: str) -> None:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 SCALAR_KEYS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_mean_class_accuracy",
-               "test_top1", "lr", "seconds", "clips_skipped"]
+               "test_top1", "val_attention_on_action", "lr", "seconds", "clips_skipped"]
+
+
+def localisation_note(rows: list[dict]) -> str | None:
+    """What val_attention_on_action means, under a chart that shows it (runs trained with background)."""
+    shares = [r["val_action_share"] for r in rows if r.get("val_action_share") is not None]
+    if not shares:
+        return None
+    return (f"val_attention_on_action: the share of the attention that falls on the action in validation clips "
+            f"spliced between held-out background footage; uniform attention would give {shares[-1]:.0%}.")
 
 
 def legend_below(fig, height: int = 380):
