@@ -220,8 +220,15 @@ def show_prediction(key: str, source: ClipSource, path, pred: dict, frames: np.n
                     key=f"{key}_attn")
     st.markdown(f"**{attention_summary(pred['attention'], pred['timestamps_s'])}**")
     if len(windows) > 1:
-        st.plotly_chart(viz.timeline(windows, f"Prediction over time ({len(windows)} windows of the clip)"),
+        whole = pred.get("whole_clip") or {}
+        attention = attention_by_time(whole["timestamps_s"], whole["attention"]) if whole else None
+        st.plotly_chart(viz.timeline(windows, f"Prediction over time ({len(windows)} windows of the clip)", attention),
                         key=f"{key}_timeline")
+        if whole:
+            st.caption("Where the action is: the line is the attention of one pass over the whole clip "
+                       f"({len(whole['attention'])} frames spread over it, read as {whole['label']}), as a ratio to "
+                       "uniform; each window's own attention above is normalised within the window. "
+                       + attention_summary(whole["attention"], whole["timestamps_s"]))
 
     scale = max(1, len(windows))
     gif = gif_bytes(f"{key}:gif:{view}", frames, best["label"], float(best["probability"]),
