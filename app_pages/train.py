@@ -201,7 +201,8 @@ def panel(name: str) -> None:
             st.caption(f"{'/'.join(Path(str(config.get('data'))).parts[-2:])} · classes {config.get('classes') or 'all'}"
                        f" · {config.get('model')} · {config.get('backbone')} · {config.get('epochs')} epochs · batch "
                        f"{config.get('batch_size')} · {config.get('seq_len')} frames · lr "
-                       f"{lr if lr is None else format(lr, 'g')} · preset {config.get('preset') or 'none'}")
+                       f"{lr if lr is None else format(lr, 'g')} · preset {config.get('preset') or 'none'}"
+                       + (f" · background {Path(str(config['background'])).name}" if config.get("background") else ""))
         if state in ("failed", "died") and s.get("error"):
             st.error(s["error"], icon=":material/error:")
         fraction, line = job_view.progress(s)
