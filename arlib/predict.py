@@ -228,7 +228,7 @@ class Predictor:
         encoded (no extra decoding or backbone work): where in a long clip the attention puts the action."""
         first = np.unique(inverse, return_index=True)[1]  # one row of feats per distinct frame, in time order
         pick = np.round(np.linspace(0, len(unique) - 1, self.seq_len)).astype(int)
-        x = torch.from_numpy(np.ascontiguousarray(feats[first][pick])[None])
+        x = torch.from_numpy(np.ascontiguousarray(feats[first][pick], dtype=np.float32)[None])
         with torch.inference_mode():
             logits, attention = self.model(x.to(self.device))
         probs = self.probabilities(logits)[0]
