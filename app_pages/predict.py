@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from studio import clips, formatting, prediction, resources, uploads
+from arlib.evaluate import checkpoint_accuracy
+
+from studio import clips, prediction, resources, uploads
 from studio.checkpoint_picker import checkpoint_for_examples, checkpoint_picker
 from studio.errors import guard
 
@@ -17,10 +19,9 @@ with right:
     if checkpoint is not None:
         with guard("the checkpoint"):
             meta = resources.checkpoint_meta(checkpoint)
-            metrics = meta.get("metrics") or {}
             st.caption(f"{len(meta['classes'])} classes · {meta['model']['kind']} model · backbone "
                        f"{meta.get('backbone')} · {meta['seq_len']} frames · epoch {meta.get('epoch')} · "
-                       f"val top-1 {formatting.pct(metrics.get('val_top1'))}")
+                       f"{checkpoint_accuracy(meta)}")
             classes = meta["classes"]
             st.caption("Knows: " + ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12
                                                               else ""))

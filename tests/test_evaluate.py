@@ -52,3 +52,13 @@ def test_training_clips_are_never_called_test(trained, tmp_path):
         evaluate_checkpoint(best, features=features, splits=other, subset="test", progress=False)
     assert np.isfinite(evaluate_checkpoint(best, features=features, splits=splits, subset="test",
                                            progress=False)["top1"])
+
+
+def test_a_checkpoint_says_what_its_accuracy_was_measured_on(trained):
+    from arlib.evaluate import checkpoint_accuracy
+
+    _, _, best = trained
+    meta = load_checkpoint(best).meta
+    assert checkpoint_accuracy(meta).endswith("(6 clips) on the test list")
+    meta["metrics"]["test_top1"], meta["dataset"]["test_used"] = None, 0  # a run without test clips
+    assert checkpoint_accuracy(meta).endswith("(6 clips) on the validation clips that chose this epoch")
