@@ -188,8 +188,11 @@ def test_long_clip_gets_a_timeline(env, tmp_path):
     assert any(t.startswith("Prediction over time (4 windows") for t in titles), titles
     timeline = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
                 if "Prediction over time" in json.dumps(json.loads(c.proto.spec).get("layout", {}).get("title"))][0]
-    starts = sorted(x for trace in timeline["data"] for x in trace["x"])
+    starts = sorted(x for trace in timeline["data"] if trace["type"] == "bar" for x in trace["x"])
     assert starts[0] == 0 and len(starts) == 4 and starts[-1] > 15  # bars placed at their windows' start times
+    # and where the action is: the attention of one pass over the whole clip, over the same time axis
+    whole = [trace for trace in timeline["data"] if trace.get("name") == "attention, whole clip"]
+    assert len(whole) == 1 and len(whole[0]["x"]) > 10 and 0 <= whole[0]["x"][0] < whole[0]["x"][-1] <= 25
     window = at.selectbox(key="predict_window")
     assert len(window.options) == 4
     window.set_value(3).run(timeout=TIMEOUT)
