@@ -41,6 +41,7 @@ from .examples import (
     load_split,
     run_views,
 )
+from .metrics import format_accuracy
 from .model import build_model
 from .runs import JobLock, RunDir, process_identity
 from .sampling import real_steps, train_positions
@@ -391,8 +392,10 @@ class Trainer:
         if self.run:
             self.run.write_status(**final, phase="finished", message="finished", eta_s=0, step=steps_per_epoch,
                                   global_step=total_steps, total_steps=total_steps, train_loss=last_row["train_loss"])
-        self.log(f"finished: best epoch {self.best_epoch} (chosen on {cfg.select_by}), val top-1 "
-                 f"{_fmt(final['best_val_top1'])}; temperature {self.calibration and self.calibration['temperature']}")
+        held_out = f"; test list top-1 {format_accuracy(best_row['test_top1'], len(test))}" if best_row and test else ""
+        self.log(f"finished: best epoch {self.best_epoch} (chosen on {cfg.select_by}), validation top-1 "
+                 f"{format_accuracy(best_row and best_row['val_top1'], len(val))}{held_out}; temperature "
+                 f"{self.calibration and self.calibration['temperature']}")
         return final
 
     def _epoch_row(self, epoch, model, optimizer, carry, epoch_t0, skipped) -> dict:
