@@ -94,17 +94,20 @@ with left:
 
 if session is not None:
     with right:
-        live_panel.predictions(session)
-        if st.button("Record the last seconds", key="live_record", icon=":material/fiber_manual_record:",
-                     help="Saves the frames in the window as an MP4 clip plus the live prediction as JSON, in "
-                          f"{places.short_path(places.recordings_dir())}/; the clip then opens in Predict."):
+        # Record sits above the live panel: the panel reruns on its own twice a second and grows as labels
+        # arrive, and nothing of the full script run should come after it in the same column.
+        record, open_predict = st.columns(2)
+        if record.button("Record", key="live_record", icon=":material/fiber_manual_record:",
+                         help="Saves the frames in the window as an MP4 clip plus the live prediction as JSON, in "
+                              f"{places.short_path(places.recordings_dir())}/; the clip then opens in Predict."):
             with guard("the recording"):
                 clip, meta = session.record(places.recordings_dir())
                 st.session_state["live_recording"] = str(clip)
         recorded = st.session_state.get("live_recording")
         if recorded:
-            st.success(f"Saved {places.short_path(recorded)} and its prediction JSON.", icon=":material/save:")
-            if st.button("Open in Predict", key="live_open_predict", icon=":material/movie:"):
+            if open_predict.button("Open in Predict", key="live_open_predict", icon=":material/movie:"):
                 st.session_state["predict_clip_example"] = recorded  # Predict's example list holds paths
                 st.switch_page("app_pages/predict.py")
+            st.caption(f"Saved {places.short_path(recorded)} and its prediction JSON.")
+        live_panel.predictions(session)
     live_panel.attention(session)

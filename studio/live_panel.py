@@ -29,13 +29,13 @@ def strip_image(session: LiveSession, update: LiveUpdate):
     return viz.attention_strip(frames, weights, ago, per_row=len(cells), thumb_h=64, uniform=1 / len(cells))
 
 
-def top_k_table(top_k: list[dict], width: int = 20) -> str:
+def top_k_table(top_k: list[dict], width: int = 12) -> str:
     """The top 5 as one markdown table with text bars: a single element, redrawn in place twice a second
     without the placeholder flicker that separate widgets show while a fragment reruns."""
-    rows = ["| Top 5 in the newest window | |", "|---|---|"]
+    rows = ["| Top 5, newest window | |", "|---|---|"]
     for row in top_k:
         filled = round(row["probability"] * width)
-        rows.append(f"| {row['label']} | `{'█' * filled}{'░' * (width - filled)}` {row['probability']:.1%} |")
+        rows.append(f"| {row['label']} | {row['probability']:.0%}&nbsp;`{'█' * filled}{'░' * (width - filled)}` |")
     return "\n".join(rows)
 
 
@@ -77,7 +77,7 @@ def attention(session: LiveSession) -> None:
                                 "seconds before the newest frame.")
 
 
-@st.fragment(run_every=0.2)
+@st.fragment(run_every=0.5)
 def picture(session: LiveSession) -> None:
     """The file or stream as it plays (the camera shows itself in the WebRTC component)."""
     frame = session.picture
