@@ -69,6 +69,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crops", help="training crops, comma separated from center,tl,tr,bl,br (default center; each is a cached view)")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="horizontal flip of whole training sequences with p = 0.5 (its features are cached as a view)")
+    g.add_argument("--motion", action=argparse.BooleanOptionalAction, default=None,
+                   help="add a motion stream: the backbone on RGB differences of nearby frames, fused late with "
+                        "appearance (doubles the cache build; README, Results)")
     g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 80: "
                                                       "room for temporal strides of 1-2 at 40 frames)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
@@ -100,7 +103,7 @@ def config_from_args(a: argparse.Namespace):
         latent_dim=a.latent_dim, hidden_dim=a.hidden_dim, head_dim=a.head_dim, num_layers=a.num_layers,
         crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
         checkpoint_every=a.checkpoint_every, keep=a.keep, label_smoothing=a.label_smoothing, select_by=a.select_by,
-        patience=a.patience, calibrate=a.calibrate,
+        patience=a.patience, calibrate=a.calibrate, motion=a.motion,
         background=a.background, background_clips=a.background_clips,
         splice_share=_pair(a.splice_share, "--splice-share"), attention_loss=a.attention_loss,
         attention_input=a.attention_input,
@@ -240,7 +243,9 @@ def cmd_cache(a) -> int:
     from .devices import current_device, set_device
     from .features import FeatureCache
     from .fileio import atomic_write_json
-    from .train import feature_phase_status, make_config, run_views, training_split
+    from .examples import cached_views
+    from .motion import MOTION_VIEW
+    from .train import feature_phase_status, make_config, training_split
 
     rank = distributed.launched_rank()  # under torchrun: this process's share of the clips
     device = current_device()
@@ -249,7 +254,8 @@ def cmd_cache(a) -> int:
     distributed.init(rank)
     cfg = make_config(a.preset, data=a.data, splits=a.splits, split=a.split, classes=a.classes,
                       val_fraction=a.val_fraction, cache_dir=a.cache_dir, backbone=a.backbone,
-                      cache_frames=a.cache_frames, crops=a.crops.split(",") if a.crops else None, flip=a.flip)
+                      cache_frames=a.cache_frames, crops=a.crops.split(",") if a.crops else None, flip=a.flip,
+                      motion=a.motion)
     status_file = a.status if rank.is_main else None
     started, last_write = time.time(), [0.0]
 
@@ -261,11 +267,12 @@ def cmd_cache(a) -> int:
         ds, train_all, val_all = training_split(cfg)
         val_all = val_all + list(ds.test)  # the test list is evaluated every epoch too (centre view)
         cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
-        views = run_views(cfg)
+        views = cached_views(cfg)
+        val_views = [v for v in ["center", *views] if v == "center" or v == MOTION_VIEW]
         train_clips, val_clips = rank.share([c.path for c in train_all]), rank.share([c.path for c in val_all])
         total = len(train_clips) + len(val_clips)
         train_frames = cfg.cache_frames * len(views) * len(train_clips)
-        frames_total = train_frames + cfg.cache_frames * len(val_clips)
+        frames_total = train_frames + cfg.cache_frames * len(val_views) * len(val_clips)
 
         def progress(offset: int, base: int, per_clip: int):
             def report(done, _n, _clip):
@@ -280,8 +287,8 @@ def cmd_cache(a) -> int:
         show_bars = rank.is_main and not status_file
         _, failed = cache.ensure(train_clips, views, progress=show_bars,
                                  on_progress=progress(0, 0, cfg.cache_frames * len(views)))
-        _, failed_val = cache.ensure(val_clips, ["center"], progress=show_bars,
-                                     on_progress=progress(len(train_clips), train_frames, cfg.cache_frames))
+        _, failed_val = cache.ensure(val_clips, val_views, progress=show_bars,
+                                     on_progress=progress(len(train_clips), train_frames, cfg.cache_frames * len(val_views)))
         failed.update(failed_val)
         mine = {"rank": rank.rank, "clips": total, "failed": failed, "frames_encoded": cache.backbone_frames,
                 "device": str(device)}
@@ -425,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-frames", type=int)
     p.add_argument("--crops")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--motion", action=argparse.BooleanOptionalAction, default=None,
+                   help="also cache the motion stream (what training with --motion reads)")
     add_device_arg(p)
     from .train import PRESETS
 

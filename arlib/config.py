@@ -34,6 +34,9 @@ class TrainConfig:
     cache_frames: int = DEFAULT_CACHE_FRAMES
     crops: list[str] = field(default_factory=lambda: ["center"])
     flip: bool = False
+    # A second stream: the same frozen CNN on RGB differences of nearby frames (motion.py), fused late with
+    # the appearance stream (model.TwoStreamClassifier). Doubles the backbone work of the cache.
+    motion: bool = False
     # model
     model: str = "attention"
     latent_dim: int = 256
@@ -79,7 +82,8 @@ class TrainConfig:
         return ModelConfig(kind=self.model, feature_dim=feature_dim, num_classes=num_classes,
                            latent_dim=self.latent_dim, hidden_dim=self.hidden_dim, head_dim=self.head_dim,
                            num_layers=self.num_layers, dropout=self.dropout,
-                           attention_input=self.attention_input or ("frame+state" if self.background else "state"))
+                           attention_input=self.attention_input or ("frame+state" if self.background else "state"),
+                           streams=2 if self.motion else 1)
 
     def splice_settings(self):
         from .background import SpliceSettings

@@ -104,7 +104,7 @@ def _check_backbone(ckpt, features) -> None:
             reason = str(exc).rstrip(".")
         if reason:
             raise CheckpointError(f"{ckpt.path} needs backbone '{meta['backbone']}', which cannot be used here: {reason}.")
-        if spec.feature_dim != meta["model"]["feature_dim"]:
+        if spec.feature_dim * int(meta["model"].get("streams", 1)) != meta["model"]["feature_dim"]:
             raise CheckpointError(f"{ckpt.path} expects {meta['model']['feature_dim']}-d features but backbone "
                                   f"{meta['backbone']} gives {spec.feature_dim}-d; the checkpoint's metadata is inconsistent.")
 
@@ -163,7 +163,7 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=None, classes=
         raise ArlibError(f"The {subset} subset of {ds.root} has no clips on disk ({ds.description}); evaluate "
                          f"--subset {other}, or give split files that list clips on disk.")
     cfg = TrainConfig(features=features, backbone=meta.get("backbone") or DEFAULT_BACKBONE, cache_dir=cache_dir,
-                      cache_frames=int(meta.get("cache_frames", 48)))
+                      cache_frames=int(meta.get("cache_frames", 48)), motion=int(meta["model"].get("streams", 1)) == 2)
     examples, failed = load_examples(cfg, clips, [TEST_VIEW], progress, feature_dim=meta["model"]["feature_dim"]
                                      if features else None)
     if not examples:

@@ -18,6 +18,7 @@ from . import datasets
 from .datasets import Clip, DatasetSplit
 from .errors import ArlibError
 from .features import ClipFeatures, FeatureCache, load_precomputed
+from .motion import MOTION_VIEW, fuse_streams
 from .sampling import real_steps
 from .transforms import TEST_VIEW, training_views
 
@@ -100,9 +101,23 @@ def load_examples(cfg, clips: list[Clip], views: list[str], progress: bool,
     if not clips:
         return [], {}
     cache = FeatureCache(cfg.backbone, cfg.cache_dir, cfg.cache_frames)
-    done, failed = cache.ensure([c.path for c in clips], views, progress=progress, on_progress=on_progress)
+    motion = bool(getattr(cfg, "motion", False))
+    done, failed = cache.ensure([c.path for c in clips], [*views, MOTION_VIEW] if motion else views,
+                                progress=progress, on_progress=on_progress)
+    if motion:  # every view a model reads is [appearance | motion] per frame (model.TwoStreamClassifier)
+        done = {clip: {v: two_stream_features(item[v], item[MOTION_VIEW]) for v in views} for clip, item in done.items()}
     examples = [Example(c, done[c.path]) for c in clips if c.path in done]
     return examples, failed
+
+
+def cached_views(cfg) -> list[str]:
+    """Every view the cache must hold for this configuration: the training views, and the motion stream."""
+    return [*run_views(cfg), MOTION_VIEW] if getattr(cfg, "motion", False) and not cfg.features else run_views(cfg)
+
+
+def two_stream_features(appearance: ClipFeatures, motion: ClipFeatures) -> ClipFeatures:
+    return ClipFeatures(fuse_streams(appearance.features, motion.features), appearance.frame_indices,
+                        appearance.num_frames, appearance.fps, appearance.times_s)
 
 
 def batch_tensors(items: list[np.ndarray], lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ from .backbones import DEFAULT_BACKBONE, compute_precision, get_spec, load_backb
 from .devices import decode_workers
 from .errors import ArlibError
 from .fileio import atomic_write_bytes
+from .motion import MOTION_VIEW, motion_crops
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid
 from .transforms import TEST_VIEW, apply_view
 
@@ -169,7 +170,11 @@ class FeatureCache:
                 pre = self.spec.preprocessing
                 backbone = load_backbone(self.spec.name)
                 for view in missing:
-                    feats = backbone.encode(apply_view(frames, pre.input_size, view))
+                    if view == MOTION_VIEW:  # RGB differences with the frames GAP later (motion.py)
+                        crops = motion_crops(clip_path, grid, frames, info, pre.input_size, pre.resize_short_side)
+                    else:
+                        crops = apply_view(frames, pre.input_size, view)
+                    feats = backbone.encode(crops)
                     self.backbone_frames += len(feats)
                     item = ClipFeatures(as_stored(feats), grid, info.num_frames, info.fps,
                                         info.frame_times()[grid])

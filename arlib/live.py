@@ -87,6 +87,9 @@ class LiveRecognizer:
                  update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING, top_k: int = 5,
                  heat_map: bool = False):
         self.predictor = predictor if isinstance(predictor, Predictor) else Predictor(predictor)
+        if self.predictor.streams != 1:
+            raise ArlibError(f"{self.predictor.name} has a motion stream, which live recognition does not compute; "
+                             "pick a single-stream (appearance) checkpoint for live use.")
         if window_s <= 0 or update_every_s <= 0:
             raise ArlibError("The live window and the update interval must be positive numbers of seconds.")
         self.window_s = float(window_s)

@@ -38,6 +38,8 @@ class ModelConfig:
     head_dim: int = 1024  # thesis: Linear(2H, 1024) + BN + ReLU -> Linear(1024, C)
     dropout: float = 0.0
     attention_input: str = "state"  # one of ATTENTION_INPUTS; older checkpoints are "state"
+    # 2: feature_dim holds [appearance | motion] halves, each read by its own model (TwoStreamClassifier).
+    streams: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -182,7 +184,36 @@ class FrameAverageClassifier(nn.Module):
         return torch.bmm(weights.unsqueeze(1), per_frame).squeeze(1), weights
 
 
+class TwoStreamClassifier(nn.Module):
+    """Late fusion of an appearance and a motion stream (TSN): each half of the features has its own model
+    of the configured kind; logits are averaged, which multiplies the two streams' probabilities.
+
+    attention: the mean of the two streams' weights (still sums to 1 over the real steps).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.feature_dim % 2:
+            raise ValueError(f"a two-stream model needs an even feature_dim (two equal halves), got {cfg.feature_dim}")
+        half = ModelConfig.from_dict({**cfg.to_dict(), "feature_dim": cfg.feature_dim // 2, "streams": 1})
+        self.appearance = _single_stream(half)
+        self.motion = _single_stream(half)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        half = x.shape[-1] // 2
+        logits_a, weights_a = self.appearance(x[..., :half], lengths)
+        logits_m, weights_m = self.motion(x[..., half:], lengths)
+        return (logits_a + logits_m) / 2, (weights_a + weights_m) / 2
+
+
+def _single_stream(cfg: ModelConfig) -> nn.Module:
+    return FrameAverageClassifier(cfg) if cfg.kind == "frame_avg" else RecurrentClassifier(cfg)
+
+
 def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind '{cfg.kind}'; choose one of {', '.join(MODEL_KINDS)}")
-    return FrameAverageClassifier(cfg) if cfg.kind == "frame_avg" else RecurrentClassifier(cfg)
+    if cfg.streams not in (1, 2):
+        raise ValueError(f"streams must be 1 (appearance) or 2 (appearance + motion), got {cfg.streams}")
+    return TwoStreamClassifier(cfg) if cfg.streams == 2 else _single_stream(cfg)

@@ -24,6 +24,7 @@ from .errors import ArlibError, CheckpointError
 from .explain import grad_cam, normalise_clip, on_full_frame
 from .features import as_stored
 from .model import ModelConfig, build_model
+from .motion import fuse_streams, motion_crops
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, real_steps, window_positions
 from .transforms import TEST_VIEW, apply_view
 
@@ -111,7 +112,8 @@ class Predictor:
         except ArlibError as exc:
             raise CheckpointError(f"{self.name} needs backbone '{meta['backbone']}', which cannot be used here: "
                                   f"{str(exc).rstrip('.')}.") from None
-        if self.backbone.spec.feature_dim != feature_dim:
+        self.streams = int(meta["model"].get("streams", 1))  # 2: appearance + motion (motion.py)
+        if self.backbone.spec.feature_dim * self.streams != feature_dim:
             raise CheckpointError(
                 f"{self.name} expects {meta['model']['feature_dim']}-d features but backbone "
                 f"{meta['backbone']} gives {self.backbone.spec.feature_dim}-d."
@@ -145,6 +147,9 @@ class Predictor:
         weights each frame's map by its temporal attention before the clip-wide normalisation."""
         chosen = None if heatmap_class is None else self.class_index(heatmap_class)
         heatmaps = heatmaps or chosen is not None or heatmap_attention
+        if heatmaps and self.streams == 2:
+            raise ArlibError(f"{self.name} has a motion stream; heat maps are made for single-stream (appearance) "
+                             "checkpoints only: predict without heat maps, or pick such a checkpoint.")
         t0 = time.perf_counter()
         info = video.probe(clip)
         times = info.frame_times()
@@ -166,7 +171,11 @@ class Predictor:
                            else (lambda logits: int(self.probabilities(logits).mean(0).argmax())))
             feats = cam.features
         else:
-            feats = self.backbone.encode(crops)[inverse]
+            feats = self.backbone.encode(crops)
+            if self.streams == 2:  # the motion stream: the same frames against the frames GAP later
+                moving = motion_crops(clip, unique, decoded, info, pre.input_size, pre.resize_short_side, warnings)
+                feats = fuse_streams(feats, self.backbone.encode(moving))
+            feats = feats[inverse]
         # Rounded to the cache's precision: the same numbers evaluation reads from the cache.
         feats = as_stored(feats)
         t2 = time.perf_counter()
