@@ -83,7 +83,7 @@ class TrainConfig:
                            latent_dim=self.latent_dim, hidden_dim=self.hidden_dim, head_dim=self.head_dim,
                            num_layers=self.num_layers, dropout=self.dropout,
                            attention_input=self.attention_input or ("frame+state" if self.background else "state"),
-                           streams=2 if self.motion else 1)
+                           streams=2 if self.motion and not self.features else 1)
 
     def splice_settings(self):
         from .background import SpliceSettings
