@@ -204,7 +204,14 @@ class TwoStreamClassifier(nn.Module):
         half = x.shape[-1] // 2
         logits_a, weights_a = self.appearance(x[..., :half], lengths)
         logits_m, weights_m = self.motion(x[..., half:], lengths)
+        self.stream_logits = (logits_a, logits_m)  # for training_loss
         return (logits_a + logits_m) / 2, (weights_a + weights_m) / 2
+
+    def training_loss(self, criterion: nn.Module, targets: torch.Tensor) -> torch.Tensor:
+        """Each stream learns from the labels on its own, as separately trained streams do (TSN), so neither
+        leans on the other; the fused logits are what predictions use. Call right after forward."""
+        logits_a, logits_m = self.stream_logits
+        return (criterion(logits_a, targets) + criterion(logits_m, targets)) / 2
 
 
 def _single_stream(cfg: ModelConfig) -> nn.Module:

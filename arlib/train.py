@@ -42,7 +42,7 @@ from .examples import (
     run_views,
 )
 from .metrics import format_accuracy
-from .model import build_model
+from .model import TwoStreamClassifier, build_model
 from .runs import JobLock, RunDir, process_identity
 from .sampling import real_steps, train_positions
 from .transforms import TEST_VIEW
@@ -314,7 +314,8 @@ class Trainer:
                 else:
                     x, lengths, y = epoch_batch(train, batch, cfg.seq_len, device)
                 logits, attention = model(x, lengths)
-                loss = criterion(logits, y)  # logits, not probabilities: no double softmax
+                # logits, not probabilities: no double softmax; appearance + motion: a loss for each stream
+                loss = model.training_loss(criterion, y) if isinstance(model, TwoStreamClassifier) else criterion(logits, y)
                 if data.background and cfg.attention_loss:
                     loss = loss + cfg.attention_loss * attention_span_loss(attention, torch.from_numpy(span).to(device))
                 optimizer.zero_grad(set_to_none=True)

@@ -44,6 +44,26 @@ def test_two_stream_model_averages_one_model_per_half(kind):
         assert not torch.allclose(model(moved, lengths)[0], logits)
 
 
+def test_each_stream_learns_from_the_labels_on_its_own():
+    # Trained on the fused logits, a stream's gradient would depend on what the other stream says (it could
+    # lean on it); with a loss per stream the appearance stream's gradient ignores the motion input entirely.
+    model, _ = _two_stream()
+    model.train()
+    x, y = torch.randn(6, 5, 12), torch.tensor([0, 1, 2, 0, 1, 2])
+    criterion = torch.nn.CrossEntropyLoss()
+
+    def appearance_grads(inputs):
+        model.zero_grad()
+        model(inputs)
+        model.training_loss(criterion, y).backward()
+        return [p.grad.clone() for p in model.appearance.parameters()]
+
+    moved = x.clone()
+    moved[..., 6:] = torch.randn(6, 5, 6) * 5
+    for g1, g2 in zip(appearance_grads(x), appearance_grads(moved)):
+        assert torch.allclose(g1, g2, atol=1e-6)
+
+
 def test_a_two_stream_model_needs_two_equal_halves():
     with pytest.raises(ValueError, match="even feature_dim"):
         build_model(ModelConfig(feature_dim=7, streams=2))
