@@ -87,6 +87,18 @@ def model_from_checkpoint(ckpt: Checkpoint) -> torch.nn.Module:
     return model.to(current_device()).eval()  # --device / $ARLIB_DEVICE
 
 
+class _WithMotion(torch.nn.Module):
+    """A two-stream model seen from its appearance input, the motion features held fixed: Grad-CAM then
+    explains the fused decision through the frames' appearance (motion images have no place on the frame)."""
+
+    def __init__(self, model: torch.nn.Module, motion: torch.Tensor):
+        super().__init__()
+        self.model, self.motion = model, motion
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None):
+        return self.model(torch.cat([x, self.motion], dim=-1), lengths)
+
+
 class Predictor:
     def __init__(self, checkpoint: str | Path | Checkpoint):
         self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
@@ -147,9 +159,6 @@ class Predictor:
         weights each frame's map by its temporal attention before the clip-wide normalisation."""
         chosen = None if heatmap_class is None else self.class_index(heatmap_class)
         heatmaps = heatmaps or chosen is not None or heatmap_attention
-        if heatmaps and self.streams == 2:
-            raise ArlibError(f"{self.name} has a motion stream; heat maps are made for single-stream (appearance) "
-                             "checkpoints only: predict without heat maps, or pick such a checkpoint.")
         t0 = time.perf_counter()
         info = video.probe(clip)
         times = info.frame_times()
@@ -165,19 +174,23 @@ class Predictor:
         decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side, info=info, warnings=warnings)
         t1 = time.perf_counter()
         crops = apply_view(decoded, pre.input_size, TEST_VIEW)
+        motion = None
+        if self.streams == 2:  # the motion stream: the same frames against the frames GAP later (motion.py)
+            moving = motion_crops(clip, unique, decoded, info, pre.input_size, pre.resize_short_side, warnings)
+            motion = as_stored(self.backbone.encode(moving))[inverse]
         if heatmaps:  # one backbone pass that also keeps what Grad-CAM needs, and one backward pass
-            cam = grad_cam(self.backbone, self.model, crops, inverse, len(positions),
+            cam_model = self.model if motion is None else _WithMotion(self.model, torch.from_numpy(
+                motion.astype(np.float32)).reshape(len(positions), self.seq_len, -1).to(self.device))
+            cam = grad_cam(self.backbone, cam_model, crops, inverse, len(positions),
                            class_index=chosen if chosen is not None
                            else (lambda logits: int(self.probabilities(logits).mean(0).argmax())))
             feats = cam.features
         else:
-            feats = self.backbone.encode(crops)
-            if self.streams == 2:  # the motion stream: the same frames against the frames GAP later
-                moving = motion_crops(clip, unique, decoded, info, pre.input_size, pre.resize_short_side, warnings)
-                feats = fuse_streams(feats, self.backbone.encode(moving))
-            feats = feats[inverse]
+            feats = self.backbone.encode(crops)[inverse]
         # Rounded to the cache's precision: the same numbers evaluation reads from the cache.
         feats = as_stored(feats)
+        if motion is not None:
+            feats = fuse_streams(feats, motion)
         t2 = time.perf_counter()
         x = torch.from_numpy(feats.reshape(len(positions), self.seq_len, -1).astype(np.float32))
         # A window shorter than seq_len was padded by repeating its last frame: those steps are masked.

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from arlib.errors import ArlibError
 from arlib.model import ModelConfig, TwoStreamClassifier, build_model
 from arlib.motion import GAP, MOTION_VIEW, difference_images, motion_crops, partner_frames
 
@@ -129,8 +128,10 @@ def test_a_motion_checkpoint_predicts_and_evaluates_with_both_streams(motion_run
     prediction = predictor.predict(clip)
     assert abs(sum(p["probability"] for p in predictor.predict(clip, top_k=2).top_k) - 1) < 1e-4
     assert len(prediction.attention) == cfg.seq_len
-    with pytest.raises(ArlibError, match="motion stream"):
-        predictor.predict(clip, heatmaps=True)
+    explained = predictor.predict(clip, heatmaps=True)  # Grad-CAM through the appearance stream
+    assert explained.heat is not None and explained.heat.shape[0] == cfg.seq_len
+    assert np.allclose([p["probability"] for p in explained.top_k], [p["probability"] for p in prediction.top_k],
+                       atol=1e-4)
     report = evaluate_checkpoint(best, data=str(root / "data"), cache_dir=cfg.cache_dir, subset="val", progress=False)
     assert report["num_clips"] >= 1
     # Prediction computes the motion stream from the clip itself; evaluation reads it from the cache: same numbers.
