@@ -102,6 +102,8 @@ class TrainConfig:
         low, high = (float(v) for v in self.splice_share)
         if not 0 < low <= high <= 1:
             raise ArlibError(f"splice_share must be two numbers 0 < MIN <= MAX <= 1 (got {low}, {high}).")
+        if self.motion and self.background:  # background footage is cached as appearance only
+            raise ArlibError("--motion cannot be combined with --background yet: train with one of them.")
         if self.attention_loss < 0 or self.background_clips < 1:
             raise ArlibError("attention_loss must be >= 0 and background_clips >= 1.")
         if self.attention_input not in (None, *ATTENTION_INPUTS):
