@@ -133,7 +133,7 @@ def test_train_demo_one_epoch(page, server):
         time.sleep(0.5)
     assert jobs.job_state(run)["state"] == "finished", run.log_tail()
     # The page notices by itself (the live panel polls the run directory).
-    page.locator('[data-testid="stMarkdownContainer"]', has_text="finished").first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stMarkdownContainer"]', has_text="finished").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot", has_text="Loss").wait_for(timeout=30_000)
     wait_idle(page)
     no_errors(page, "train")
