@@ -27,6 +27,10 @@ if len(choices) < 2:
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
+# Grouped by run as in Predict's picker: the epoch_NNN snapshots only on request.
+every = st.session_state.get("compare_every", False)
+kept = {v for k, vals in st.session_state.items() if str(k).startswith("compare_ckpts_") for v in vals or []}
+choices = [c for c in choices if every or not c.path.stem.startswith("epoch_") or str(c.path) in kept]
 paths = [str(c.path) for c in choices]
 up, ex, video_col = st.columns([4, 4, 3], gap="medium")
 source = clips.clip_picker("compare_clip", up, ex)
@@ -46,6 +50,8 @@ picked = st.multiselect("Checkpoints (2 to 4)", paths, default=default, max_sele
                         key=f"compare_ckpts_{kind}", format_func=label_of.get,
                         help="Default: checkpoints whose classes include the clip's class, else ones trained on the "
                              "same kind of data as the clip.")
+st.toggle("Show every saved epoch", key="compare_every",
+          help="Runs keep checkpoints/epoch_NNN snapshots (the newest few, see --keep) besides best and last.")
 if len(picked) < 2:
     st.info("Pick at least two checkpoints.")
     st.stop()
