@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# Measured on this 2-core machine (README, "The studio"): encoding the demo clips' frames is most of it.
-DEMO_TIME = "about 2 minutes the first time (most of it encoding frames), under a minute once its features are cached"
+# `arlib train --preset demo` on the demo data, 2-core reference machine, idle, backbone in ONNX Runtime:
+# 21 s from a cold feature cache (encoding the demo clips' frames is most of it), 7.5 s warm.
+DEMO_TIME = "about 20 seconds the first time (most of it encoding frames), under 10 seconds once its features are cached"
 
 
 def probability(p) -> str:
