@@ -2,7 +2,8 @@
 studio ask, so they always agree.
 
 Paths: runs go to $ARLIB_RUNS_DIR (default runs/), the demo dataset to $ARLIB_DATA_DIR/demo (default
-data/demo), Live recordings to $ARLIB_RECORDINGS_DIR (default recordings/), all relative to the repository root;
+data/demo), Live recordings to $ARLIB_RECORDINGS_DIR (default recordings/), all relative to the repository root
+(or, for an installed package, to the current directory);
 $ARLIB_DEMO_CHECKPOINT overrides the shipped demo checkpoint (arlib/assets/demo.safetensors);
 $ARLIB_UCF_MINI overrides ../shared/ucf101-mini.
 """
@@ -21,8 +22,11 @@ UCF_CHECKPOINT = shipped_checkpoint("ucf9-mini")  # the thesis's 9 UCF-101 class
 
 
 def _dir(env: str, default: str) -> Path:
+    """Relative paths count from the checkout when arlib runs from one, else (an installed package) from the
+    current directory, never from site-packages."""
     path = Path(os.environ.get(env) or default).expanduser()
-    return path if path.is_absolute() else ROOT / path
+    base = ROOT if (ROOT / "streamlit_app.py").is_file() else Path.cwd()
+    return path if path.is_absolute() else base / path
 
 
 def runs_dir() -> Path:

@@ -39,6 +39,9 @@ def test_pip_install_into_a_fresh_venv_then_arlib_from_another_directory(tmp_pat
     site = subprocess.run([py, "-c", "import arlib.shipped as s; print(s.shipped_checkpoint('ucf9-mini'))"],
                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.strip()
     assert Path(site).is_file() and str(venv) in site  # the installed copy, with its package data
+    runs = subprocess.run([py, "-c", "import arlib.places as p; print(p.runs_dir())"], capture_output=True, text=True,
+                          cwd=tmp_path, check=True, env={k: v for k, v in os.environ.items() if k != "ARLIB_RUNS_DIR"})
+    assert Path(runs.stdout.strip()) == tmp_path / "runs"  # the user's directory, never site-packages
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
