@@ -118,8 +118,15 @@ def test_train_demo_one_epoch(page, server):
     visit(page, server, "train")
     page.get_by_role("spinbutton", name="Epochs").fill("1")
     page.get_by_role("textbox", name="Run name").fill("browser-demo")
+    page.get_by_role("textbox", name="Run name").press("Enter")  # commit the name (it lives outside the form)
+    wait_idle(page)
     page.get_by_role("button", name="Launch training").click()
     run = RunDir(server["runs"] / "browser-demo")
+    for _ in range(60):  # the launch writes the run folder within seconds, or the page says why not
+        if run.path.exists():
+            break
+        page.wait_for_timeout(500)
+    assert run.path.exists(), "no run folder after Launch; the page says: " + page.locator("main").inner_text()[-1500:]
     deadline = time.time() + 240
     shot_live = False
     while time.time() < deadline:
