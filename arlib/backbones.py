@@ -236,6 +236,12 @@ class FrozenBackbone(nn.Module):
         self.net.to(memory_format=torch.channels_last)
         # bf16 autocast only on a GPU: the CPU path stays fp32 so cached features keep their numbers.
         self.bf16 = bool(bf16) and self.device.type != "cpu"
+        if self.device.type == "cuda" and not self.bf16:
+            # fp32 must mean fp32: cuDNN convolutions default to TF32 on Ampere and later, which moved
+            # Lite0's features by 2e-2 from the CPU's on an H200 (1e-5 without), so a cache filled on a
+            # GPU would not match one filled on a CPU. bf16 is the opt-in fast path instead.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         self.onnx = None  # an OnnxEncoder once load_backbone attached one
         self.runtime = f"torch-{self.device.type}" + ("-bf16" if self.bf16 else "")
 
