@@ -59,19 +59,31 @@ def set_device(name: str | None) -> torch.device:
     return device
 
 
+def chosen_name() -> str | None:
+    """The device asked for (set_device, else $ARLIB_DEVICE) as written, or None when it is auto."""
+    name = (_chosen or os.environ.get("ARLIB_DEVICE") or "").strip().lower()
+    return name if name and name != "auto" else None
+
+
 def current_device() -> torch.device:
     return resolve_device(None)
 
 
 def decode_workers() -> int:
-    """Clips decoded ahead in threads while the backbone encodes ($ARLIB_DECODE_WORKERS overrides).
+    """How many clips are decoded at once, ahead of the backbone ($ARLIB_DECODE_WORKERS overrides).
 
-    One on the CPU (two cores: one decodes, one encodes); on a GPU as many as there are cores, up to 8:
-    one core decodes ~5k UCF frames/s and the GPU encodes 4-35k, so decoding must fan out to keep up.
+    One on the CPU (two cores: one decodes, one encodes; a thread). On a GPU every core but one, up to 16,
+    each a worker process (decoding.py): one core decodes ~5k UCF frames/s and the GPU encodes 4-35k, so
+    decoding must fan out to keep up; the one core left feeds the GPU. Under torchrun the cores are shared
+    by the ranks on this machine ($LOCAL_WORLD_SIZE).
     """
     if os.environ.get("ARLIB_DECODE_WORKERS"):
         return max(1, int(os.environ["ARLIB_DECODE_WORKERS"]))
-    return 1 if current_device().type == "cpu" else max(1, min(8, os.cpu_count() or 1))
+    if current_device().type == "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    ranks_here = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(1, min(16, cores // ranks_here - 1))
 
 
 def cuda_rng_state() -> torch.Tensor | None:

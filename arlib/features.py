@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +24,12 @@ import numpy as np
 
 from . import video
 from .backbones import DEFAULT_BACKBONE, compute_precision, get_spec, load_backbone
+from .decoding import DecodeAhead, decode_grid, failure_sentence
 from .devices import decode_workers
 from .errors import ArlibError
 from .fileio import atomic_write_bytes
 from .motion import MOTION_VIEW, motion_crops
-from .sampling import DEFAULT_CACHE_FRAMES, cache_grid
+from .sampling import DEFAULT_CACHE_FRAMES
 from .transforms import TEST_VIEW, apply_view
 
 CACHE_VERSION = 1
@@ -145,16 +146,16 @@ class FeatureCache:
 
     def decode(self, clip_path: str | Path) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
         """(info, grid frame numbers, frames resized for the crop) of the frames this cache keeps."""
-        info = video.probe(clip_path)
-        grid = cache_grid(info.frame_times(), self.cache_frames)
-        frames = video.read_frames(clip_path, grid, short_side=self.spec.preprocessing.resize_short_side, info=info)
-        return info, grid, frames
+        return decode_grid(str(clip_path), *self._decode_settings())
+
+    def _decode_settings(self) -> tuple[int, int]:
+        return self.cache_frames, self.spec.preprocessing.resize_short_side
 
     def compute(self, clip_path: str | Path, views: Iterable[str], decoded: Future | None = None,
                 ) -> dict[str, ClipFeatures]:
         """Features of every requested view, from the cache or by decoding the grid frames once.
 
-        `decoded` may hold this clip's decode() already running in another thread (see ensure()).
+        `decoded` may hold this clip's decode() already running in a thread or process (see ensure()).
         """
         views = list(dict.fromkeys(views))
         clip_dir = self.clip_dir(clip_path)
@@ -182,14 +183,15 @@ class FeatureCache:
                     result[view] = item
         return result
 
-    def _prefetch(self, pool: ThreadPoolExecutor, clip_path: str, views: list[str]) -> Future | None:
+    def _decode_args(self, clip_path: str, views: list[str]) -> tuple | None:
+        """What a decode worker needs for this clip (plain values), or None when there is nothing to decode."""
         try:
             clip_dir = self.clip_dir(clip_path)
             if all((clip_dir / f"{v}.npz").exists() for v in views):
                 return None  # cached already: nothing to decode
         except (OSError, ArlibError):
             return None  # missing, unreadable or not a file: compute() reports it for this clip alone
-        return pool.submit(self.decode, clip_path)
+        return (str(clip_path), *self._decode_settings())
 
     def ensure(self, clip_paths: list[str], views: Iterable[str], progress: bool = True,
                on_progress: Callable[[int, int, str], None] | None = None,
@@ -204,31 +206,20 @@ class FeatureCache:
         done: dict[str, dict[str, ClipFeatures]] = {}
         failed: dict[str, str] = {}
         bar = tqdm(clip_paths, desc="features", unit="clip", disable=not progress, dynamic_ncols=True)
-        # Decode the next clip(s) in threads while the backbone encodes this one: PyAV releases the GIL,
-        # and decoding was a third of the cache build (measured on 320x240 H.264 clips). On the CPU one
-        # clip ahead (2 cores); a GPU encodes far faster than one core decodes, so several decode at once.
-        workers = decode_workers()
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
-        ahead: dict[int, Future | None] = {}
-
-        def look_ahead(j: int) -> None:
-            if j < len(clip_paths) and j not in ahead:
-                ahead[j] = self._prefetch(pool, clip_paths[j], views)
-
-        for j in range(workers):
-            look_ahead(j)
-        for i, clip in enumerate(bar):
-            decoded = ahead.pop(i, None)
-            look_ahead(i + workers)
-            try:
-                done[clip] = self.compute(clip, views, decoded)
-            except ArlibError as exc:
-                failed[clip] = str(exc)
-            except Exception as exc:  # whatever it was, one clip never stops the others
-                reason = " ".join(str(exc).split())[:160]
-                failed[clip] = str(ArlibError(f"{clip} could not be processed ({type(exc).__name__}: {reason})."))
-            if on_progress:
-                on_progress(i + 1, len(clip_paths), clip)
-        pool.shutdown(wait=True)
+        # Decode the next clip(s) while the backbone encodes this one: decoding was a third of the cache
+        # build (measured on 320x240 H.264 clips). On the CPU one thread, one clip ahead (2 cores); a GPU
+        # encodes far faster than one core decodes, so several worker processes decode at once (decoding.py).
+        # The pool is shut down however this ends (a bad clip, an error, Ctrl-C): no worker outlives it.
+        with DecodeAhead(lambda j: self._decode_args(clip_paths[j], views), len(clip_paths), decode_workers()) as ahead:
+            for i, clip in enumerate(bar):
+                decoded = ahead.take(i)
+                try:
+                    done[clip] = self.compute(clip, views, decoded)
+                except ArlibError as exc:
+                    failed[clip] = str(exc)
+                except Exception as exc:  # whatever it was, one clip never stops the others
+                    failed[clip] = failure_sentence(clip, exc)
+                if on_progress:
+                    on_progress(i + 1, len(clip_paths), clip)
         return done, failed
 

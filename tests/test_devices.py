@@ -78,16 +78,41 @@ def test_checkpoints_carry_a_cuda_rng_state(tmp_path):
     devices.restore_cuda_rng_state(back.cuda_rng_state)  # a no-op without (that many) GPUs, never an error
 
 
-def test_several_decode_workers_fill_the_cache_in_order(tmp_path, monkeypatch):
+def test_decode_worker_processes_fill_the_cache_like_the_inline_path(tmp_path, monkeypatch):
+    """ARLIB_DECODE_WORKERS=2 (as on a GPU): clips decode in worker processes, features equal in-line decoding,
+    a broken file fails alone with its sentence, and no worker outlives ensure(), even when it is interrupted."""
+    import numpy as np
+    import psutil
+
     from arlib.features import FeatureCache
 
-    monkeypatch.setenv("ARLIB_DECODE_WORKERS", "3")
-    assert devices.decode_workers() == 3
-    clips = [str(index_clip(tmp_path / f"c{i}.mp4", frames=10 + i, size=64)) for i in range(5)]
-    clips.insert(2, str(tmp_path / "missing.mp4"))  # one bad clip among them
+    monkeypatch.setenv("ARLIB_DECODE_WORKERS", "2")
+    assert devices.decode_workers() == 2
+    clips = [str(index_clip(tmp_path / f"c{i}.mp4", frames=10 + i, size=64)) for i in range(3)]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # an MP4 header, then garbage
+    clips.insert(1, str(broken))
+    def workers_alive() -> int:  # multiprocessing's resource tracker stays for the process's life: not a worker
+        return sum("resource_tracker" not in " ".join(c.cmdline()) for c in psutil.Process().children(recursive=True))
+
+    workers_seen = []
     cache = FeatureCache(root=tmp_path / "cache", cache_frames=6)
-    done, failed = cache.ensure(clips, ["center"], progress=False)
-    assert list(done) == [c for c in clips if "missing" not in c] and list(failed) == [clips[2]]
-    assert cache.backbone_frames == 5 * 6
-    for clip, views in done.items():  # each entry belongs to its own clip (workers never mix them up)
+    done, failed = cache.ensure(clips, ["center"], progress=False,
+                                on_progress=lambda *_: workers_seen.append(workers_alive()))
+    assert list(done) == [c for c in clips if c != str(broken)] and list(failed) == [str(broken)]
+    assert "broken.mp4" in failed[str(broken)] and "\n" not in failed[str(broken)]
+    assert max(workers_seen) == 2 and workers_alive() == 0  # decoded in processes, all gone now
+    inline = FeatureCache(root=tmp_path / "inline", cache_frames=6)
+    for clip, views in done.items():  # each entry is its own clip's, with the in-line path's numbers
+        ref = inline.compute(clip, ["center"])["center"]
         assert views["center"].num_frames == 10 + int(clip[-5])
+        np.testing.assert_array_equal(views["center"].features, ref.features)
+        np.testing.assert_array_equal(views["center"].frame_indices, ref.frame_indices)
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        FeatureCache(root=tmp_path / "again", cache_frames=6).ensure(clips, ["center"], progress=False,
+                                                                    on_progress=interrupt)
+    assert workers_alive() == 0
