@@ -5,7 +5,7 @@
 Run by benchmarks/gpu_check.sh on a machine with a CUDA card. Writes DIR/gpu_check.json (rewritten after
 every step, so a timeout still leaves the steps done) and prints one line per step:
   env       card, torch, cores, decode workers
-  clips     UCF-sized synthetic clips (320x240, 7 s, 25 fps, H.264; arlib.bench.make_clips), written in parallel
+  clips     UCF-sized synthetic clips (320x240, 7 s, 25 fps, H.264; arlib.bench.make_clips)
   decode    decode-only frames/s: in-line, worker threads, worker processes (benchmarks/decode_workers.py)
   backbone  frames/s on the card fp32 and bf16 against eager PyTorch on the CPU; feature differences on real
             decoded crops: card fp32 vs CPU, bf16 vs fp32 (max/mean abs, min cosine)
@@ -39,23 +39,6 @@ def _step(out: Path, name: str, fields: dict) -> None:
     RESULT[name] = fields
     _save(out)
     print(f"{name}: {json.dumps(fields)}", flush=True)
-
-
-def _write_part(root: str, count: int, seed: int) -> list[str]:
-    from arlib.bench import make_clips
-
-    data = make_clips(Path(root), count, seed=seed)
-    return sorted(str(p) for p in data.rglob("*.mp4"))
-
-
-def make_clips_parallel(root: Path, count: int, workers: int) -> list[str]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    parts = [count // workers + (k < count % workers) for k in range(workers)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_write_part, str(root / f"part{k:02d}"), n, k) for k, n in enumerate(parts) if n]
-        return sorted(c for f in futures for c in f.result())
 
 
 def _rate(frames: int, seconds: float) -> float:
@@ -177,7 +160,9 @@ def main() -> None:
                        "decode_workers": devices.decode_workers(), "arlib_from": str(Path(arlib.__file__).parent)})
 
     t = time.perf_counter()
-    clips = make_clips_parallel(work / "clips", a.clips, max(1, min(16, cores or 1)))
+    from arlib.bench import make_clips  # one process per core
+
+    clips = sorted(str(p) for p in make_clips(work / "clips", a.clips).rglob("*.mp4"))
     _step(out, "clips", {"clips": len(clips), "frames_each": 175, "seconds": round(time.perf_counter() - t, 1)})
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
