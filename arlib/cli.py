@@ -61,6 +61,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=int, help="stop after this many epochs without a better validation number (default 0: off)")
     g.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
                    help="fit a softmax temperature on validation after training (default on)")
+    g.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="after validation chose the epoch, retrain from the same initial weights on train + "
+                        "validation for that many epochs; the refit is `best`, the temperature stays validation's")
     g.add_argument("--dropout", type=float)
     g.add_argument("--latent-dim", type=int)
     g.add_argument("--hidden-dim", type=int)
@@ -103,7 +106,7 @@ def config_from_args(a: argparse.Namespace):
         latent_dim=a.latent_dim, hidden_dim=a.hidden_dim, head_dim=a.head_dim, num_layers=a.num_layers,
         crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
         checkpoint_every=a.checkpoint_every, keep=a.keep, label_smoothing=a.label_smoothing, select_by=a.select_by,
-        patience=a.patience, calibrate=a.calibrate, motion=a.motion,
+        patience=a.patience, calibrate=a.calibrate, motion=a.motion, refit=a.refit,
         background=a.background, background_clips=a.background_clips,
         splice_share=_pair(a.splice_share, "--splice-share"), attention_loss=a.attention_loss,
         attention_input=a.attention_input,

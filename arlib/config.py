@@ -57,6 +57,9 @@ class TrainConfig:
     patience: int = 0
     # Fit a softmax temperature on validation after training (Guo et al. 2017) and store it with `best`.
     calibrate: bool = True
+    # After validation has chosen the epoch (and fitted the temperature), retrain from the same initial weights
+    # on all training clips (train + validation) for exactly that many epochs; the refit becomes `best`.
+    refit: bool = False
     seed: int = 0
     checkpoint_every: int = 5
     keep: int = 3  # epoch_NNN checkpoints kept (the newest); best and last are always kept; 0 = keep all

@@ -14,16 +14,21 @@ import numpy as np
 from .datasets import group_kfold, group_split, load_dataset
 from .errors import ArlibError
 from .examples import RunData, load_examples, run_views
-from .metrics import accuracy_summary, expected_calibration_error
+from .calibration import probabilities_from_logits
+from .evaluate import ECE_BINS
+from .metrics import accuracy_summary, expected_calibration_error, reliability_bins
 from .train import TrainConfig, Trainer
 from .transforms import TEST_VIEW
 
 
 def cross_validate_repeated(cfg: TrainConfig, folds: int = 4, repeats: int = 1, progress: bool = True) -> dict:
-    """Repeat with seeds seed..seed+repeats-1 (new folds and initialisation each time); report the mean."""
+    """Repeat with seeds seed..seed+repeats-1 (new folds and initialisation each time); report the mean top-1
+    and the calibration pooled over every held-out prediction of every repeat (clips x repeats of them)."""
     results = [cross_validate(replace(cfg, seed=cfg.seed + r), folds, progress) for r in range(repeats)]
+    held_out = [r.pop("_held_out") for r in results]
+    pooled = pooled_calibration(*(np.concatenate([h[i] for h in held_out]) for i in range(3)))
     if repeats == 1:
-        return results[0]
+        return results[0] | pooled
     summary = {k: results[0][k] for k in ("model", "backbone", "folds", "clips", "classes", "config")}
     top1 = np.array([r["top1"] for r in results])
     n = sum(r["top1_interval"]["n"] for r in results)
@@ -31,12 +36,24 @@ def cross_validate_repeated(cfg: TrainConfig, folds: int = 4, repeats: int = 1, 
         "repeats": repeats, "top1": float(top1.mean()), "top1_std_over_repeats": float(top1.std()),
         "top1_per_repeat": top1.tolist(),
         "top1_interval": accuracy_summary(float(top1.mean()), n // repeats),
-        "ece": float(np.mean([r["ece"] for r in results])),
-        "ece_uncalibrated": float(np.mean([r["ece_uncalibrated"] for r in results])),
+        "ece_per_repeat": [r["ece"] for r in results],
+        **pooled,
         "top1_by_selection": {k: float(np.mean([r["top1_by_selection"][k] for r in results]))
                               for k in results[0]["top1_by_selection"]},
         "top1_by_epoch": np.mean([r["top1_by_epoch"] for r in results], axis=0).round(4).tolist(),
     }
+
+
+def pooled_calibration(logits: np.ndarray, temperatures: np.ndarray, labels: np.ndarray) -> dict:
+    """ECE (15 bins) and reliability bins over all held-out predictions, with each fold's own temperature
+    (fitted without its held-out clips) and without any (T = 1)."""
+    calibrated = probabilities_from_logits(logits / temperatures[:, None])
+    raw = probabilities_from_logits(logits)
+    return {"ece": expected_calibration_error(calibrated, labels, ECE_BINS),
+            "ece_uncalibrated": expected_calibration_error(raw, labels, ECE_BINS),
+            "ece_clips": int(len(labels)),
+            "reliability": reliability_bins(calibrated, labels, ECE_BINS),
+            "reliability_uncalibrated": reliability_bins(raw, labels, ECE_BINS)}
 
 
 def _pooled(per_fold: list[dict], key: str) -> float:
@@ -53,7 +70,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
     usable = [ex.clip for ex in examples]
     if len(usable) < folds:
         raise ArlibError(f"Cross-validation needs at least {folds} readable training clips; found {len(usable)}.")
-    per_fold, curves, probs, probs_raw, labels = [], [], [], [], []
+    per_fold, curves, logits, temperatures, labels = [], [], [], [], []
     for k, (train_clips, held_out) in enumerate(group_kfold(usable, folds, cfg.seed)):
         fit_clips, val_clips = group_split(train_clips, cfg.val_fraction, cfg.seed) if cfg.val_fraction > 0 else (train_clips, [])
         data = RunData(ds.classes, [by_path[c.path] for c in fit_clips], [by_path[c.path] for c in val_clips],
@@ -65,17 +82,20 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
         chosen = {by: _chosen_epoch(rows, by) for by in ("val_loss", "val_top1")}
         chosen["last_epoch"] = rows[-1]["epoch"]
         calibrated, raw = trainer.test_reports["calibrated"], trainer.test_reports["uncalibrated"]
-        probs.append(np.array([r["probabilities"] for r in calibrated["clips"]]))
-        probs_raw.append(np.array([r["probabilities"] for r in raw["clips"]]))
+        # log-softmax of the uncalibrated model = its logits up to a constant per clip
+        logits.append(np.log(np.clip(np.array([r["probabilities"] for r in raw["clips"]], dtype=np.float64), 1e-30, None)))
+        temperatures.append(np.full(len(held_out), trainer.calibration["temperature"]))
         labels.append(np.array([ex.clip.label for ex in data.test]))
         per_fold.append({"fold": k, "train_clips": len(fit_clips), "val_clips": len(val_clips),
                          "held_out_clips": len(held_out), "best_epoch": trainer.best_epoch,
+                         "refit": bool(trainer.refit),
                          "temperature": trainer.calibration["temperature"], "held_out_top1": calibrated["top1"],
                          **{f"top1_{by}": rows[e - 1]["test_top1"] for by, e in chosen.items()}})
         if progress:
             print(f"fold {k + 1}/{folds}: held-out top-1 {calibrated['top1']:.4f} on {len(held_out)} clips "
                   f"(epoch {trainer.best_epoch}, chosen on {cfg.select_by} of {len(val_clips)} val clips)", flush=True)
-    p, p_raw, y = np.concatenate(probs), np.concatenate(probs_raw), np.concatenate(labels)
+    z, t, y = np.concatenate(logits), np.concatenate(temperatures), np.concatenate(labels)
+    p, p_raw = probabilities_from_logits(z / t[:, None]), probabilities_from_logits(z)
     top1 = float((p.argmax(1) == y).mean())  # pooled over clips (each held out once), not a mean of fold means
     return {
         "model": cfg.model, "backbone": cfg.backbone, "folds": folds, "clips": len(usable),
@@ -88,6 +108,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
         "per_fold": per_fold,
         "top1_by_epoch": [float(np.mean(c)) for c in zip(*curves)],
         "config": cfg.to_dict(),
+        "_held_out": (z, t, y),  # pooled over repeats by cross_validate_repeated, then dropped
     }
 
 

@@ -182,6 +182,9 @@ def evaluate_checkpoint(checkpoint, data=None, splits=None, split=None, classes=
         checkpoint=str(ckpt.path),
         subset=subset,
     )
+    if meta.get("refit") and subset == "val":  # a refit trains on validation too: not held out for it
+        report["note"] = ("This checkpoint was refit on train + validation after validation chose its epoch: "
+                          "the validation clips are training clips for it.")
     return report
 
 
@@ -195,5 +198,6 @@ def checkpoint_accuracy(meta: dict) -> str:
         return f"top-1 {format_accuracy(metrics['test_top1'], int(used['test_used']))} on the test list"
     n = int(used.get("val_used") or metrics.get("num_val_clips") or 0)
     if metrics.get("val_top1") is not None and n:
-        return f"top-1 {format_accuracy(metrics['val_top1'], n)} on the validation clips that chose this epoch"
+        refit = " (then refit on them too)" if meta.get("refit") else ""
+        return f"top-1 {format_accuracy(metrics['val_top1'], n)} on the validation clips that chose this epoch{refit}"
     return "no held-out accuracy recorded"

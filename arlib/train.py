@@ -13,6 +13,7 @@ epoch a softmax temperature is fitted on validation and stored with `best` (arli
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -107,7 +108,9 @@ def prepare_data(cfg: TrainConfig, progress: bool = False, on_status: Callable[[
 
     train, failed = load_examples(cfg, split.train, views, progress, offset_progress(0))
     dim = train[0].feature_dim if train else None
-    val, failed_val = load_examples(cfg, split.val, [TEST_VIEW], progress, offset_progress(len(split.train)),
+    # A refit trains on the validation clips too, so they need the training views as well.
+    val_views = list(dict.fromkeys([TEST_VIEW, *views])) if cfg.refit else [TEST_VIEW]
+    val, failed_val = load_examples(cfg, split.val, val_views, progress, offset_progress(len(split.train)),
                                     feature_dim=dim)
     test, failed_test = load_examples(cfg, split.test, [TEST_VIEW], progress,
                                       offset_progress(len(split.train) + len(split.val)), feature_dim=dim)
@@ -195,6 +198,7 @@ class Trainer:
         self.best_state: dict | None = None
         self.history: list[dict] = []
         self.calibration: dict | None = None
+        self.refit: dict | None = None  # what the refit on train + validation did (cfg.refit)
         self.test_reports: dict = {}  # the test clips at the best epoch, before and after calibration
 
     # -- run folder (nothing is written without one) -----------------------------------------
@@ -301,26 +305,8 @@ class Trainer:
             bar = self._bar(epoch, len(plan.batches), start_step)
             model.train()
             for step in range(start_step, len(plan.batches)):
-                batch = plan.batches[step]
-                if data.background:  # each clip spliced between background frames, the same on a resume
-                    items, span, spliced = spliced_batch(
-                        [train[i].views[v].features for i, v, _ in batch], [pos for _, _, pos in batch],
-                        data.background.train, cfg.seq_len, cfg.splice_settings(),
-                        [splice_seed(cfg.seed, epoch, step, j) for j in range(len(batch))])
-                    x, lengths = batch_tensors(items, [cfg.seq_len if s else real_steps(train[i].length, cfg.seq_len)
-                                                       for s, (i, _, _) in zip(spliced, batch)])
-                    x, lengths = x.to(device), lengths.to(device)
-                    y = torch.tensor([train[i].clip.label for i, _, _ in batch], device=device)
-                else:
-                    x, lengths, y = epoch_batch(train, batch, cfg.seq_len, device)
-                logits, attention = model(x, lengths)
-                # logits, not probabilities: no double softmax; appearance + motion: a loss for each stream
-                loss = model.training_loss(criterion, y) if isinstance(model, TwoStreamClassifier) else criterion(logits, y)
-                if data.background and cfg.attention_loss:
-                    loss = loss + cfg.attention_loss * attention_span_loss(attention, torch.from_numpy(span).to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                logits, y, loss = self._step(model, optimizer, criterion, train, plan.batches[step], epoch, step,
+                                             device)
                 carry["loss_sum"] += loss.item() * len(y)
                 carry["correct"] += int((logits.argmax(1) == y).sum())
                 carry["seen"] += len(y)
@@ -367,6 +353,8 @@ class Trainer:
             # rewrites its metrics row, `best` and `epoch_NNN`; nothing is skipped or duplicated.
             if improved or no_val:
                 self._save("best", model, optimizer, meta_base, epoch, 0, None, last_row)
+                if self.run:  # a refit run extended by a resume: its old selection is no longer the best
+                    self.run.checkpoint("selected").unlink(missing_ok=True)
             if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
                 self._save(f"epoch_{epoch:03d}", model, optimizer, meta_base, epoch, 0, None, last_row)
                 if self.run:
@@ -382,11 +370,13 @@ class Trainer:
                 return self._stopped(epoch, 0, None)
 
         self.calibration = self._calibrate(model, meta_base)
+        if cfg.refit and val and self.best_state is not None:
+            self.refit = self._refit(model_cfg, device, views, criterion)
         best_row = next((r for r in self.history if r["epoch"] == self.best_epoch), None)
         final = {"state": "finished", "epoch": last_row["epoch"], "epochs": cfg.epochs,
                  "best_epoch": self.best_epoch, "selected_by": cfg.select_by, "stopped_early_at": stopped_early,
                  "best_val_top1": _none_if_inf(self.best_top1), "last_metrics": last_row,
-                 "calibration": self.calibration,
+                 "calibration": self.calibration, "refit": self.refit,
                  "best_val": best_row and {k: best_row.get("val_" + k, best_row.get(k)) for k in _TEST_KEYS}
                  | {"n": len(val)},
                  "best_test": best_row and {k: best_row.get("test_" + k) for k in _TEST_KEYS} | {"n": len(test)}}
@@ -396,8 +386,35 @@ class Trainer:
         held_out = f"; test list top-1 {format_accuracy(best_row['test_top1'], len(test))}" if best_row and test else ""
         self.log(f"finished: best epoch {self.best_epoch} (chosen on {cfg.select_by}), validation top-1 "
                  f"{format_accuracy(best_row and best_row['val_top1'], len(val))}{held_out}; temperature "
-                 f"{self.calibration and self.calibration['temperature']}")
+                 f"{self.calibration and self.calibration['temperature']}"
+                 + (f"; refit on {self.refit['clips']} clips (train + validation) for {self.refit['epochs']} epochs, "
+                    f"test list top-1 {format_accuracy(self.refit['test_top1'], len(test))}" if self.refit and test
+                    else "; refit on train + validation" if self.refit else ""))
         return final
+
+    def _step(self, model, optimizer, criterion, examples: list[Example], batch, epoch: int, step: int, device):
+        """One optimisation step on one planned batch: (logits, labels, loss)."""
+        data, cfg = self.data, self.cfg
+        if data.background:  # each clip spliced between background frames, the same on a resume
+            items, span, spliced = spliced_batch(
+                [examples[i].views[v].features for i, v, _ in batch], [pos for _, _, pos in batch],
+                data.background.train, cfg.seq_len, cfg.splice_settings(),
+                [splice_seed(cfg.seed, epoch, step, j) for j in range(len(batch))])
+            x, lengths = batch_tensors(items, [cfg.seq_len if s else real_steps(examples[i].length, cfg.seq_len)
+                                               for s, (i, _, _) in zip(spliced, batch)])
+            x, lengths = x.to(device), lengths.to(device)
+            y = torch.tensor([examples[i].clip.label for i, _, _ in batch], device=device)
+        else:
+            x, lengths, y = epoch_batch(examples, batch, cfg.seq_len, device)
+        logits, attention = model(x, lengths)
+        # logits, not probabilities: no double softmax; appearance + motion: a loss for each stream
+        loss = model.training_loss(criterion, y) if isinstance(model, TwoStreamClassifier) else criterion(logits, y)
+        if data.background and cfg.attention_loss:
+            loss = loss + cfg.attention_loss * attention_span_loss(attention, torch.from_numpy(span).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return logits, y, loss
 
     def _epoch_row(self, epoch, model, optimizer, carry, epoch_t0, skipped) -> dict:
         data, cfg = self.data, self.cfg
@@ -457,10 +474,59 @@ class Trainer:
             "test_clips": len(data.test), "test_ece": test.get("ece"), "test_loss": test.get("loss"),
             "test_reliability": test.get("reliability"), "val_reliability": after.get("reliability"),
         }
-        if self.run and self.run.checkpoint("best").exists():
-            ckpt = load_checkpoint(self.run.checkpoint("best"))
-            save_checkpoint(Checkpoint(dict(ckpt.meta, calibration=calibration), ckpt.model_state), self.run.checkpoint("best"))
+        if self.run and self._selected_path().exists():
+            ckpt = load_checkpoint(self._selected_path())
+            save_checkpoint(Checkpoint(dict(ckpt.meta, calibration=calibration), ckpt.model_state), self._selected_path())
         return calibration
+
+    def _selected_path(self) -> Path:
+        """The checkpoint holding the weights validation chose: `best`, or `selected` once a refit replaced `best`."""
+        selected = self.run.checkpoint("selected")
+        return selected if selected.exists() else self.run.checkpoint("best")
+
+    def _refit(self, model_cfg, device, views: list[str], criterion) -> dict:
+        """Retrain from the same initial weights on ALL training clips (train + validation) for exactly the
+        number of epochs validation chose; the refit weights become `best`. The temperature stays the one fitted
+        on validation (the refit model has trained on those clips, so nothing held out is left to fit it on);
+        the weights validation chose are kept as `selected`. The test list still chooses nothing."""
+        cfg, data = self.cfg, self.data
+        # In path order, as the dataset lists them: the refit is exactly a run on all training clips without
+        # validation (val_fraction 0) stopped at the chosen epoch (tests/test_train.py checks byte for byte).
+        examples, epochs = sorted(data.train + data.val, key=lambda ex: ex.clip.path), self.best_epoch
+        torch.manual_seed(cfg.seed)  # the very initial weights of the run (see _fit)
+        model = build_model(model_cfg).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        for epoch in range(1, epochs + 1):
+            plan = plan_epoch(examples, cfg, views, epoch)
+            torch.manual_seed(cfg.seed * 100003 + epoch)
+            self.status(force=True, state="training", phase="refit",
+                        message=f"refit epoch {epoch}/{epochs} on {len(examples)} clips (train + validation)")
+            model.train()
+            for step, batch in enumerate(plan.batches):
+                self._step(model, optimizer, criterion, examples, batch, epoch, step, device)
+        self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        temperature = self.calibration["temperature"] if self.calibration else 1.0
+        test_logits = infer(model, data.test, cfg.seq_len)
+        test = evaluation_report(model, data.test, data.classes, cfg.seq_len, temperature, logits=test_logits)
+        self.test_reports = {"uncalibrated": evaluation_report(model, data.test, data.classes, cfg.seq_len, 1.0,
+                                                               logits=test_logits), "calibrated": test}
+        refit = {"epochs": epochs, "clips": len(examples), "train_clips": len(data.train), "val_clips": len(data.val),
+                 "temperature": "fitted on validation with the weights validation chose, before the refit",
+                 "test_top1": test.get("top1")}
+        if self.calibration:
+            self.calibration = dict(self.calibration, test_ece=test.get("ece"), test_loss=test.get("loss"),
+                                    test_reliability=test.get("reliability"), refit=True)
+        if self.run:
+            best, selected = self.run.checkpoint("best"), self.run.checkpoint("selected")
+            if not selected.exists():
+                os.replace(best, selected)  # the validation-chosen weights stay, under their own name
+            chosen = load_checkpoint(selected).meta
+            metrics = dict(chosen.get("metrics") or {}, test_top1=test.get("top1"))
+            save_checkpoint(Checkpoint(dict(chosen, calibration=self.calibration, metrics=metrics, refit=refit,
+                                            saved_at=time.time()), model.state_dict()), best)
+        self.log(f"refit: {epochs} epochs on {len(examples)} clips (train + validation) from the run's initial "
+                 "weights; `best` holds the refit, `selected` the weights validation chose")
+        return refit
 
     def _stopped(self, epoch: int, step: int, bar) -> dict:
         if bar:
@@ -507,8 +573,8 @@ class Trainer:
         self.best_top1 = -math.inf if best is None else best
         self.best_loss = ckpt.meta.get("best_val_loss") or math.inf
         self.best_epoch = int(ckpt.meta.get("best_epoch") or 0)
-        if self.run.checkpoint("best").exists():
-            self.best_state = load_checkpoint(self.run.checkpoint("best")).model_state
+        if self._selected_path().exists():  # the weights validation chose, not a refit of them
+            self.best_state = load_checkpoint(self._selected_path()).model_state
         carry = ckpt.meta.get("partial_epoch") if step else None
         if carry is not None and ckpt.rng_state is not None:
             torch.set_rng_state(ckpt.rng_state)  # mid-epoch: continue the same dropout stream

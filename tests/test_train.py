@@ -54,8 +54,9 @@ def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
     assert meta["calibration"]["fitted_on"] == "val" and meta["calibration"]["val_clips"] == 6
 
 
-def test_the_test_list_never_chooses_anything(feats, tmp_path):
-    """Same run with the split's test list present or emptied: byte-identical `best` weights."""
+@pytest.mark.parametrize("refit", [False, True])
+def test_the_test_list_never_chooses_anything(feats, tmp_path, refit):
+    """Same run with the split's test list present or emptied: byte-identical `best` weights (refit or not)."""
     features, splits = feats
     # Label every test clip as the next class: the better the model, the worse its test loss, so any
     # peeking at the test list would choose another epoch than validation does.
@@ -63,16 +64,17 @@ def test_the_test_list_never_chooses_anything(feats, tmp_path):
     lines = [line.split("/", 1) for line in (splits / "testlist01.txt").read_text().split()]
     (splits / "testlist01.txt").write_text("".join(f"{classes[(classes.index(c) + 1) % 3]}/{stem}\r\n"
                                                    for c, stem in lines))
-    train(_cfg(feats, epochs=6), tmp_path / "with_test", progress=False)
+    train(_cfg(feats, epochs=6, refit=refit), tmp_path / "with_test", progress=False)
     rows = RunDir(tmp_path / "with_test").read_metrics()
     assert min(rows, key=lambda r: r["test_loss"])["epoch"] != min(rows, key=lambda r: r["val_loss"])["epoch"]
     (splits / "testlist01.txt").write_text("")
-    train(_cfg(feats, epochs=6), tmp_path / "without_test", progress=False)
+    train(_cfg(feats, epochs=6, refit=refit), tmp_path / "without_test", progress=False)
     with_test = load_checkpoint(tmp_path / "with_test/checkpoints/best.safetensors")
     without = load_checkpoint(tmp_path / "without_test/checkpoints/best.safetensors")
     assert with_test.meta["split"]["test_clips"] == 6 and without.meta["split"]["test_clips"] == 0
     assert with_test.meta["epoch"] == without.meta["epoch"]
     assert with_test.meta["calibration"]["temperature"] == without.meta["calibration"]["temperature"]
+    assert bool(with_test.meta.get("refit")) == bool(without.meta.get("refit")) == refit
     assert with_test.model_state.keys() == without.model_state.keys()
     for k in with_test.model_state:
         a, b = with_test.model_state[k], without.model_state[k]
@@ -172,3 +174,20 @@ def test_checkpoint_retention_keeps_the_newest_epochs(feats, tmp_path):
     train(_cfg(feats, epochs=4, checkpoint_every=1, keep=2), tmp_path / "runs" / "kept", progress=False)
     names = sorted(p.name for p in RunDir(tmp_path / "runs" / "kept").checkpoints())
     assert names == ["best.safetensors", "epoch_003.safetensors", "epoch_004.safetensors", "last.safetensors"]
+
+
+def test_refit_is_a_run_on_all_training_clips_for_the_chosen_epochs(feats, tmp_path):
+    """--refit: validation chooses the epoch and the temperature, then the same initial weights train on train +
+    validation for exactly that many epochs; byte for byte the run without validation stopped there."""
+    result = train(_cfg(feats, epochs=6, refit=True), tmp_path / "refit", progress=False)
+    run = RunDir(tmp_path / "refit")
+    best, selected = load_checkpoint(run.checkpoint("best")), load_checkpoint(run.checkpoint("selected"))
+    chosen = result["best_epoch"]
+    assert best.meta["refit"]["epochs"] == selected.meta["epoch"] == best.meta["epoch"] == chosen
+    assert best.meta["refit"]["clips"] == best.meta["split"]["train_clips"] + best.meta["split"]["val_clips"] == 18
+    # the temperature is validation's, fitted on the weights validation chose
+    assert best.meta["calibration"]["temperature"] == selected.meta["calibration"]["temperature"]
+    assert best.meta["calibration"]["fitted_on"] == "val" and best.meta["calibration"]["refit"]
+    train(_cfg(feats, epochs=chosen, val_fraction=0.0), tmp_path / "all", progress=False)
+    _same(best.model_state, _weights(tmp_path / "all/checkpoints/best.safetensors"))
+    assert any(not torch.equal(best.model_state[k], selected.model_state[k]) for k in best.model_state)
