@@ -64,6 +64,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
                    help="after validation chose the epoch, retrain from the same initial weights on train + "
                         "validation for that many epochs; the refit is `best`, the temperature stays validation's")
+    g.add_argument("--temperature-folds", type=int, metavar="K",
+                   help="with --refit: fit the temperature on out-of-fold predictions of K group folds of all "
+                        "training clips instead of on validation (K more trainings; default 0 = validation)")
     g.add_argument("--dropout", type=float)
     g.add_argument("--latent-dim", type=int)
     g.add_argument("--hidden-dim", type=int)
@@ -107,6 +110,7 @@ def config_from_args(a: argparse.Namespace):
         crops=a.crops.split(",") if a.crops else None, flip=a.flip, cache_frames=a.cache_frames, seed=a.seed,
         checkpoint_every=a.checkpoint_every, keep=a.keep, label_smoothing=a.label_smoothing, select_by=a.select_by,
         patience=a.patience, calibrate=a.calibrate, motion=a.motion, refit=a.refit,
+        temperature_folds=a.temperature_folds,
         background=a.background, background_clips=a.background_clips,
         splice_share=_pair(a.splice_share, "--splice-share"), attention_loss=a.attention_loss,
         attention_input=a.attention_input,

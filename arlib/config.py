@@ -60,6 +60,9 @@ class TrainConfig:
     # After validation has chosen the epoch (and fitted the temperature), retrain from the same initial weights
     # on all training clips (train + validation) for exactly that many epochs; the refit becomes `best`.
     refit: bool = False
+    # With refit: 0 keeps validation's temperature; K >= 2 fits it instead on the pooled out-of-fold logits of K
+    # group folds of all training clips, each model trained like the refit (K more trainings of that length).
+    temperature_folds: int = 0
     seed: int = 0
     checkpoint_every: int = 5
     keep: int = 3  # epoch_NNN checkpoints kept (the newest); best and last are always kept; 0 = keep all
@@ -111,6 +114,9 @@ class TrainConfig:
             raise ArlibError("attention_loss must be >= 0 and background_clips >= 1.")
         if self.attention_input not in (None, *ATTENTION_INPUTS):
             raise ArlibError(f"attention_input '{self.attention_input}' is unknown; choose one of: {', '.join(ATTENTION_INPUTS)}.")
+        if self.temperature_folds and (self.temperature_folds < 2 or not self.refit):
+            raise ArlibError(f"temperature_folds must be 0 (fit on validation) or >= 2 with refit "
+                             f"(got {self.temperature_folds}{'' if self.refit else ' without refit'}).")
         if self.patience < 0:
             raise ArlibError(f"patience must be 0 (off) or a number of epochs (got {self.patience}).")
         return self

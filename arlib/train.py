@@ -27,12 +27,13 @@ import torch
 from torch import nn
 
 from .backbones import get_spec
-from .calibration import fit_temperature
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from .devices import cuda_rng_state, current_device, restore_cuda_rng_state
 from .config import PRESETS, SELECT_BY, TrainConfig, make_config  # noqa: F401  (re-exported: arlib.train.make_config)
 from .errors import ArlibError
-from .evaluate import evaluation_report, infer
+from .calibration import fit_temperature, probabilities_from_logits
+from .datasets import group_kfold
+from .evaluate import evaluation_report, infer, report_from_probabilities
 from .background import attention_span_loss, load_background, localisation_report, splice_seed, spliced_batch, spliced_set
 from .examples import (
     Example,
@@ -484,15 +485,11 @@ class Trainer:
         selected = self.run.checkpoint("selected")
         return selected if selected.exists() else self.run.checkpoint("best")
 
-    def _refit(self, model_cfg, device, views: list[str], criterion) -> dict:
-        """Retrain from the same initial weights on ALL training clips (train + validation) for exactly the
-        number of epochs validation chose; the refit weights become `best`. The temperature stays the one fitted
-        on validation (the refit model has trained on those clips, so nothing held out is left to fit it on);
-        the weights validation chose are kept as `selected`. The test list still chooses nothing."""
-        cfg, data = self.cfg, self.data
-        # In path order, as the dataset lists them: the refit is exactly a run on all training clips without
-        # validation (val_fraction 0) stopped at the chosen epoch (tests/test_train.py checks byte for byte).
-        examples, epochs = sorted(data.train + data.val, key=lambda ex: ex.clip.path), self.best_epoch
+    def _train_for(self, examples: list[Example], epochs: int, model_cfg, device, views: list[str], criterion,
+                   what: str):
+        """A model trained from the run's initial weights on `examples` for `epochs` epochs, with the run's
+        per-epoch randomness (plan and dropout seeds)."""
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)  # the very initial weights of the run (see _fit)
         model = build_model(model_cfg).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -500,10 +497,50 @@ class Trainer:
             plan = plan_epoch(examples, cfg, views, epoch)
             torch.manual_seed(cfg.seed * 100003 + epoch)
             self.status(force=True, state="training", phase="refit",
-                        message=f"refit epoch {epoch}/{epochs} on {len(examples)} clips (train + validation)")
+                        message=f"{what}: epoch {epoch}/{epochs} on {len(examples)} clips")
             model.train()
             for step, batch in enumerate(plan.batches):
                 self._step(model, optimizer, criterion, examples, batch, epoch, step, device)
+        return model
+
+    def _cross_fitted_temperature(self, examples: list[Example], epochs: int, model_cfg, device, views, criterion):
+        """(T, out-of-fold report before/after): K group folds of all training clips, each predicted by a model
+        trained on the others exactly as the refit is trained; T is fitted on the pooled out-of-fold logits, so
+        every training clip counts once (validation alone holds a dozen clips on small data) and the test list
+        never does."""
+        cfg, data = self.cfg, self.data
+        by_path = {ex.clip.path: ex for ex in examples}
+        logits, labels = [], []
+        folds = group_kfold([ex.clip for ex in examples], cfg.temperature_folds, cfg.seed)
+        for k, (fit, held) in enumerate(folds):
+            model = self._train_for([by_path[c.path] for c in fit], epochs, model_cfg, device, views, criterion,
+                                    f"temperature fold {k + 1}/{len(folds)}")
+            logits.append(infer(model, [by_path[c.path] for c in held], cfg.seq_len)[0])
+            labels.extend(c.label for c in held)
+        z, y = np.concatenate(logits), np.array(labels, dtype=int)
+        temperature = fit_temperature(z, y)
+        before = report_from_probabilities(probabilities_from_logits(z), y, data.classes)
+        after = report_from_probabilities(probabilities_from_logits(z, temperature), y, data.classes)
+        return temperature, {"oof_clips": len(y), "oof_ece_before": before["ece"], "oof_ece_after": after["ece"],
+                             "oof_top1": after["top1"]}
+
+    def _refit(self, model_cfg, device, views: list[str], criterion) -> dict:
+        """Retrain from the same initial weights on ALL training clips (train + validation) for exactly the
+        number of epochs validation chose; the refit weights become `best`, the weights validation chose are
+        kept as `selected`. The temperature is the one fitted on validation (the refit has trained on those
+        clips), or with temperature_folds K >= 2 one fitted on out-of-fold predictions of all training clips.
+        The test list still chooses nothing."""
+        cfg, data = self.cfg, self.data
+        # In path order, as the dataset lists them: the refit is exactly a run on all training clips without
+        # validation (val_fraction 0) stopped at the chosen epoch (tests/test_train.py checks byte for byte).
+        examples, epochs = sorted(data.train + data.val, key=lambda ex: ex.clip.path), self.best_epoch
+        if cfg.calibrate and cfg.temperature_folds >= 2 and self.calibration:
+            temperature, oof = self._cross_fitted_temperature(examples, epochs, model_cfg, device, views, criterion)
+            self.calibration = dict(self.calibration, temperature=round(temperature, 6), **oof,
+                                    fitted_on=f"out-of-fold predictions of {cfg.temperature_folds} group folds of "
+                                              "all training clips")
+        model = self._train_for(examples, epochs, model_cfg, device, views, criterion,
+                                "refit on train + validation")
         self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         temperature = self.calibration["temperature"] if self.calibration else 1.0
         test_logits = infer(model, data.test, cfg.seq_len)
@@ -511,7 +548,7 @@ class Trainer:
         self.test_reports = {"uncalibrated": evaluation_report(model, data.test, data.classes, cfg.seq_len, 1.0,
                                                                logits=test_logits), "calibrated": test}
         refit = {"epochs": epochs, "clips": len(examples), "train_clips": len(data.train), "val_clips": len(data.val),
-                 "temperature": "fitted on validation with the weights validation chose, before the refit",
+                 "temperature": self.calibration and self.calibration["fitted_on"],
                  "test_top1": test.get("top1")}
         if self.calibration:
             self.calibration = dict(self.calibration, test_ece=test.get("ece"), test_loss=test.get("loss"),

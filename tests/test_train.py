@@ -54,9 +54,11 @@ def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
     assert meta["calibration"]["fitted_on"] == "val" and meta["calibration"]["val_clips"] == 6
 
 
-@pytest.mark.parametrize("refit", [False, True])
+@pytest.mark.parametrize("refit", [{}, {"refit": True}, {"refit": True, "temperature_folds": 2}],
+                         ids=["selection", "refit", "refit+temperature_folds"])
 def test_the_test_list_never_chooses_anything(feats, tmp_path, refit):
-    """Same run with the split's test list present or emptied: byte-identical `best` weights (refit or not)."""
+    """Same run with the split's test list present or emptied: byte-identical `best` weights and temperature
+    (with a refit on train + validation, and with the temperature fitted on out-of-fold training clips)."""
     features, splits = feats
     # Label every test clip as the next class: the better the model, the worse its test loss, so any
     # peeking at the test list would choose another epoch than validation does.
@@ -64,17 +66,19 @@ def test_the_test_list_never_chooses_anything(feats, tmp_path, refit):
     lines = [line.split("/", 1) for line in (splits / "testlist01.txt").read_text().split()]
     (splits / "testlist01.txt").write_text("".join(f"{classes[(classes.index(c) + 1) % 3]}/{stem}\r\n"
                                                    for c, stem in lines))
-    train(_cfg(feats, epochs=6, refit=refit), tmp_path / "with_test", progress=False)
+    train(_cfg(feats, epochs=6, **refit), tmp_path / "with_test", progress=False)
     rows = RunDir(tmp_path / "with_test").read_metrics()
     assert min(rows, key=lambda r: r["test_loss"])["epoch"] != min(rows, key=lambda r: r["val_loss"])["epoch"]
     (splits / "testlist01.txt").write_text("")
-    train(_cfg(feats, epochs=6, refit=refit), tmp_path / "without_test", progress=False)
+    train(_cfg(feats, epochs=6, **refit), tmp_path / "without_test", progress=False)
     with_test = load_checkpoint(tmp_path / "with_test/checkpoints/best.safetensors")
     without = load_checkpoint(tmp_path / "without_test/checkpoints/best.safetensors")
     assert with_test.meta["split"]["test_clips"] == 6 and without.meta["split"]["test_clips"] == 0
     assert with_test.meta["epoch"] == without.meta["epoch"]
     assert with_test.meta["calibration"]["temperature"] == without.meta["calibration"]["temperature"]
-    assert bool(with_test.meta.get("refit")) == bool(without.meta.get("refit")) == refit
+    assert bool(with_test.meta.get("refit")) == bool(without.meta.get("refit")) == bool(refit)
+    if refit.get("temperature_folds"):  # every training clip (train + validation) predicted once, out of fold
+        assert with_test.meta["calibration"]["oof_clips"] == 18 and "out-of-fold" in with_test.meta["calibration"]["fitted_on"]
     assert with_test.model_state.keys() == without.model_state.keys()
     for k in with_test.model_state:
         a, b = with_test.model_state[k], without.model_state[k]
