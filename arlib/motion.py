@@ -41,6 +41,16 @@ def motion_crops(clip_path, frame_numbers: np.ndarray, frames: np.ndarray, info:
     return apply_view(difference_images(frames, later), input_size, TEST_VIEW)
 
 
+def frames_and_partners(clip_path, frame_numbers: np.ndarray, info: video.VideoInfo, short_side: int,
+                        warnings: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(frames at frame_numbers, the frames GAP after them) decoded in one pass over the clip: partners lie a
+    frame or two beyond frames the decoder passes anyway, so a second pass would nearly double the decoding."""
+    frame_numbers = np.asarray(frame_numbers)
+    both = video.read_frames(clip_path, np.concatenate([frame_numbers, partner_frames(frame_numbers, info.num_frames)]),
+                             short_side=short_side, info=info, warnings=warnings)
+    return both[: len(frame_numbers)], both[len(frame_numbers):]
+
+
 def fuse_streams(appearance: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """[G, D] + [G, D] -> [G, 2D]: what a two-stream model reads per frame."""
     return np.concatenate([appearance, motion], axis=1)

@@ -24,7 +24,7 @@ from .errors import ArlibError, CheckpointError
 from .explain import grad_cam, normalise_clip, on_full_frame
 from .features import as_stored
 from .model import ModelConfig, build_model
-from .motion import fuse_streams, motion_crops
+from .motion import difference_images, frames_and_partners, fuse_streams
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, real_steps, window_positions
 from .transforms import TEST_VIEW, apply_view
 
@@ -171,12 +171,15 @@ class Predictor:
         unique, inverse = np.unique(frame_numbers, return_inverse=True)
         pre = self.backbone.spec.preprocessing
         warnings = list(info.warnings)
-        decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side, info=info, warnings=warnings)
+        if self.streams == 2:  # the motion stream: the same frames against the frames GAP later (motion.py)
+            decoded, later = frames_and_partners(clip, unique, info, pre.resize_short_side, warnings)
+        else:
+            decoded = video.read_frames(clip, unique, short_side=pre.resize_short_side, info=info, warnings=warnings)
         t1 = time.perf_counter()
         crops = apply_view(decoded, pre.input_size, TEST_VIEW)
         motion = None
-        if self.streams == 2:  # the motion stream: the same frames against the frames GAP later (motion.py)
-            moving = motion_crops(clip, unique, decoded, info, pre.input_size, pre.resize_short_side, warnings)
+        if self.streams == 2:
+            moving = apply_view(difference_images(decoded, later), pre.input_size, TEST_VIEW)
             motion = as_stored(self.backbone.encode(moving))[inverse]
         if heatmaps:  # one backbone pass that also keeps what Grad-CAM needs, and one backward pass
             cam_model = self.model if motion is None else _WithMotion(self.model, torch.from_numpy(
