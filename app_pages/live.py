@@ -6,6 +6,7 @@ import streamlit as st
 
 from arlib import places
 from studio import clips, live_panel, resources
+from studio.camera_probe import camera_failure
 from studio.checkpoint_picker import checkpoint_picker
 from studio.errors import guard
 from studio.live_session import session_for
@@ -68,6 +69,7 @@ with left:
             st.warning("The camera needs the Python package streamlit-webrtc (pip install streamlit-webrtc); "
                        "a video file or stream URL works without it.", icon=":material/videocam_off:")
         else:
+            notice = st.empty()  # above the camera: filled once the probe below has reported
             try:
                 webrtc_streamer(
                     key="live_camera", mode=WebRtcMode.SENDRECV, video_frame_callback=session.submit,
@@ -80,6 +82,11 @@ with left:
                 st.warning("The camera cannot be offered in this session; play a video file or stream URL "
                            "instead.", icon=":material/videocam_off:")
             st.caption("Press Start and allow the camera. The label appears on the right within about a second.")
+            # streamlit-webrtc tells Python nothing when the browser refuses the camera: the probe does.
+            with guard("the camera check"):
+                problem = camera_failure("live_camera_probe")
+                if problem:
+                    notice.warning(problem, icon=":material/videocam_off:")
     elif session is not None:
         start, stop, _ = st.columns([1, 1, 3])
         if start.button("Start", key="live_play", type="primary", disabled=not target,
