@@ -678,6 +678,17 @@ def _decode_wanted(path: Path, wanted: list[int], short_side: int | None, seek_p
     return got, short
 
 
+DECODER_THREADS_ENV = "ARLIB_DECODER_THREADS"
+
+
+def _use_decoder_threads(stream) -> None:
+    """FFmpeg's frame/slice threads, as many as it likes unless $ARLIB_DECODER_THREADS caps them (decode workers)."""
+    stream.thread_type = "AUTO"
+    cap = os.environ.get(DECODER_THREADS_ENV, "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        stream.thread_count = int(cap)
+
+
 class _Cursor:
     """Walks a video stream forward, knowing each frame's index, and seeks over gaps worth skipping.
 
@@ -690,7 +701,7 @@ class _Cursor:
     """
 
     def __init__(self, container, stream, seek_pts: np.ndarray | None):
-        stream.thread_type = "AUTO"
+        _use_decoder_threads(stream)
         self._container, self._stream = container, stream
         self._frames = _decoded_frames(container, stream)
         self._seek_pts = seek_pts if seek_pts is not None and len(seek_pts) > 1 else None
@@ -855,7 +866,7 @@ def _all_frames(src: Path, scaler: _Scaler) -> Iterator[np.ndarray]:
         return
     with _open(src) as container:
         stream = _video_stream(container, src)
-        stream.thread_type = "AUTO"
+        _use_decoder_threads(stream)
         for frame in _decoded_frames(container, stream):
             yield scaler.video(frame, stream)
 
