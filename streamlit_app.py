@@ -8,7 +8,7 @@ import logging
 
 import streamlit as st
 
-from studio import preload
+from studio import device_choice, preload
 from studio.errors import guard
 from studio.job_view import sidebar_job_status
 
@@ -31,6 +31,8 @@ preload.start()  # models load in the background while the visitor looks at the 
 with st.sidebar:
     st.markdown("**Training job**")
     sidebar_job_status()
+    with guard("the device choice"):
+        device_choice.sidebar_picker()
 
 with guard(page.title):
     page.run()

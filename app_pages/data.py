@@ -11,7 +11,7 @@ from arlib.features import DEFAULT_CACHE_DIR
 from arlib.sampling import cache_grid, test_positions
 from arlib.train import TrainConfig, make_config, run_views
 from arlib.video import probe, read_frames
-from studio import clips, formatting, job_view, playback, prediction, resources
+from studio import clips, device_choice, formatting, job_view, playback, prediction, resources
 from studio.errors import guard
 
 st.title("Data")
@@ -184,7 +184,7 @@ with guard("the feature cache"):
     if busy is not None:
         st.info(f"Run '{busy.name}' is training now; building the cache at the same time slows both down.")
     if st.button("Build the feature cache", icon=":material/memory:", key="build_cache"):
-        jobs.launch_cache(places.runs_dir(), cache_cfg)
+        jobs.launch_cache(places.runs_dir(), cache_cfg, device=device_choice.current())
         st.toast("Building the feature cache in the background; you can leave this page.")
 
     @st.fragment(run_every=2)

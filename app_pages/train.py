@@ -13,7 +13,7 @@ from arlib.errors import ArlibError
 from arlib.model import MODEL_KINDS
 from arlib.runs import RunDir, suggested_run_name, validate_run_name
 from arlib.train import PRESETS, TrainConfig
-from studio import charts, clips, formatting, job_view, resources
+from studio import charts, clips, device_choice, formatting, job_view, resources
 from studio.errors import guard
 
 st.title("Train")
@@ -139,6 +139,7 @@ with form_col:
                      "footage that shows none of the chosen actions. Give a folder of such clips (searched in every "
                      "subfolder), or 'unselected' for the clips of this dataset's classes you did not choose. "
                      "Empty: train on the clips alone (the attention then has no reason to prefer any frame).")
+            st.caption(f"Trains on {device_choice.label(device_choice.current())}: the device chosen in the sidebar.")
             submitted = st.form_submit_button("Launch training", type="primary", icon=":material/rocket_launch:")
 
         if submitted:
@@ -159,7 +160,7 @@ with form_col:
                                         lr=float(lr), preset=None if preset == "custom" else preset,
                                         background=background)
             with st.spinner("Starting the trainer…"):
-                jobs.launch(root, name.strip(), options)
+                jobs.launch(root, name.strip(), options, device=device_choice.current())
             st.session_state["train_launches"] = n + 1
             st.session_state["train_watch"] = name.strip()
             st.rerun()
@@ -227,7 +228,7 @@ def panel(name: str) -> None:
             if st.button("Resume", type="primary", icon=":material/play_arrow:", key="train_resume",
                          help="Continue from checkpoints/last (or restart, if it never saved one)."):
                 with st.spinner("Starting the trainer…"):
-                    jobs.resume(root, name)
+                    jobs.resume(root, name, device=device_choice.current())
                 st.session_state["train_was_active"] = (name, True)
                 st.rerun()
         elif state == "finished":
@@ -237,7 +238,7 @@ def panel(name: str) -> None:
             if b[1].button("Train more", icon=":material/add:", key="train_extend",
                            help="Resume the finished run from its last checkpoint up to this epoch."):
                 with st.spinner("Starting the trainer…"):
-                    jobs.resume(root, name, epochs=int(more))
+                    jobs.resume(root, name, epochs=int(more), device=device_choice.current())
                 st.session_state["train_was_active"] = (name, True)
                 st.rerun()
         curves(run)

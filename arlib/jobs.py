@@ -61,9 +61,12 @@ class TrainOptions:
 
 
 def train_command(out: str | Path, config_file: Path | None = None, resume: bool = False,
-                  epochs: int | None = None) -> list[str]:
-    """The argv of `python -m arlib train --config FILE --out OUT --quiet` (or `--resume [--epochs N]`)."""
+                  epochs: int | None = None, device: str | None = None) -> list[str]:
+    """The argv of `python -m arlib train --config FILE --out OUT --quiet` (or `--resume [--epochs N]`),
+    with `--device D` when one is given (the studio's device choice)."""
     cmd = [sys.executable, "-m", "arlib", "train"]
+    if device:
+        cmd += ["--device", str(device)]
     if config_file is not None:
         cmd += ["--config", str(config_file)]
     if resume:
@@ -231,8 +234,10 @@ def _remove_stillborn(run: RunDir) -> None:
         pass
 
 
-def launch(root: str | Path, name: str, options: TrainOptions | TrainConfig, wait_s: float = 20.0) -> RunDir:
-    """Start a new run root/name; refuses (ArlibError, one sentence) when a job runs or the name is taken."""
+def launch(root: str | Path, name: str, options: TrainOptions | TrainConfig, wait_s: float = 20.0,
+           device: str | None = None) -> RunDir:
+    """Start a new run root/name (on `device`: auto/cpu/cuda/mps, None = the trainer's own auto); refuses
+    (ArlibError, one sentence) when a job runs or the name is taken."""
     validate_run_name(name)
     config = options.to_config() if isinstance(options, TrainOptions) else options
     root = Path(root)
@@ -243,10 +248,11 @@ def launch(root: str | Path, name: str, options: TrainOptions | TrainConfig, wai
         run = RunDir(root / name)
         if run.exists() or (run.path / LAUNCH_FILE).exists() or (run.path / REQUEST_FILE).exists():
             raise ArlibError(f"A run named '{name}' already exists in {root}; choose another name, or resume that run.")
-        return _start(run, train_command(run.path.resolve(), write_request(run, config)), wait_s)
+        return _start(run, train_command(run.path.resolve(), write_request(run, config), device=device), wait_s)
 
 
-def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float = 20.0) -> RunDir:
+def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float = 20.0,
+           device: str | None = None) -> RunDir:
     """Continue a stopped, failed or died run from checkpoints/last (epochs may extend it).
 
     A run that never saved a checkpoint (it failed while computing features) restarts from scratch with
@@ -262,7 +268,7 @@ def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float
         if not run.exists():
             raise ArlibError(f"Run '{name}' has no config.json in {root}, so it cannot be resumed; launch a new run.")
         if run.checkpoint("last").exists():
-            return _start(run, train_command(run.path.resolve(), resume=True, epochs=epochs), wait_s)
+            return _start(run, train_command(run.path.resolve(), resume=True, epochs=epochs, device=device), wait_s)
         config = run.read_config()
         if epochs:
             config["epochs"] = int(epochs)
@@ -271,7 +277,7 @@ def resume(root: str | Path, name: str, epochs: int | None = None, wait_s: float
         request = write_request(run, config)
         for stale in ("config.json", "status.json", "metrics.jsonl"):
             (run.path / stale).unlink(missing_ok=True)
-        return _start(run, train_command(run.path.resolve(), request), wait_s)
+        return _start(run, train_command(run.path.resolve(), request, device=device), wait_s)
 
 
 def stop(run: RunDir) -> str:
@@ -337,7 +343,7 @@ def _last_line(path: Path) -> str | None:
     return errors[-1] if errors else None
 
 
-def launch_cache(root: str | Path, config: TrainConfig) -> Path:
+def launch_cache(root: str | Path, config: TrainConfig, device: str | None = None) -> Path:
     """Fill the feature cache for `config` in the background (`python -m arlib cache`), exactly the
     clips, views and frame count its training would read; progress goes to runs/.cache-job/status.json."""
     folder = cache_job_dir(root)
@@ -351,7 +357,8 @@ def launch_cache(root: str | Path, config: TrainConfig) -> Path:
                "--crops", ",".join(config.crops), "--flip" if config.flip else "--no-flip",
                "--status", str((folder / "status.json").resolve())]
         for flag, value in (("--splits", config.splits), ("--classes", config.classes),
-                            ("--val-fraction", config.val_fraction), ("--cache-dir", config.cache_dir)):
+                            ("--val-fraction", config.val_fraction), ("--cache-dir", config.cache_dir),
+                            ("--device", device)):
             if value not in (None, ""):
                 cmd += [flag, str(value)]
         with open(folder / "cache.log", "wb") as log:

@@ -16,10 +16,10 @@ from arlib.places import short_path
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
-def _predictor(path: str, mtime_ns: int):
+def _predictor(path: str, mtime_ns: int, device: str):
     from arlib.predict import Predictor
 
-    return Predictor(path)
+    return Predictor(path)  # on the process-wide device, which is part of the key: a new choice loads anew
 
 
 def checkpoint_key(path) -> tuple[str, int]:
@@ -31,7 +31,9 @@ def predictor(path):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {short_path(path)} does not exist; pick another checkpoint or train one.")
-    return _predictor(*checkpoint_key(path))
+    from arlib.devices import current_device
+
+    return _predictor(*checkpoint_key(path), str(current_device()))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
