@@ -5,9 +5,9 @@ unless several cores decode at once. PyAV releases the GIL only inside FFmpeg; d
 and Python bookkeeping hold it, so several decode workers are worker *processes* (spawned: never a fork of a
 parent that may have initialised CUDA; $ARLIB_DECODE_PROCESSES=0 keeps them threads, and
 benchmarks/decode_workers.py compares the two). The worker function takes plain arguments and returns plain
-values (uint8 frames), and this module imports no torch, so a worker starts in well under a second. Spawned
-workers re-import the parent's main script, so a script calling the cache with several workers needs the
-usual `if __name__ == "__main__":` guard; when workers cannot start at all, threads take over (one log line).
+values (uint8 frames), and this module imports no torch, so a worker starts in well under a second; workers
+never run the parent's main script (see _ScriptlessProcess), and if they cannot start at all, threads take
+over (one log line).
 On the CPU default (one worker) a thread decodes one clip ahead: processes would only add pickling there.
 """
 
@@ -17,6 +17,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
+import types
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
@@ -68,6 +70,28 @@ def _worker_init() -> None:
     os.environ[video.DECODER_THREADS_ENV] = "1"
 
 
+class _ScriptlessProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker that does not run the parent's main script.
+
+    spawn re-imports `__main__` in every child so that functions defined there unpickle; ours live in this
+    module, and the main script may be anything: a Streamlit page (Streamlit and its AppTest install the page
+    as `__main__`, and a worker would run the whole app), stdin, or a script without a `__main__` guard. For
+    the instant the child is launched, `__main__` is a bare module with no file, so the child imports none.
+    """
+
+    def start(self) -> None:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            super().start()
+        finally:
+            sys.modules["__main__"] = main
+
+
+class _ScriptlessSpawn(type(multiprocessing.get_context("spawn"))):
+    Process = _ScriptlessProcess
+
+
 def _lost(future: Future) -> bool:
     """True when a decode never finished because its pool broke (a decoded clip or a clip's own error is kept)."""
     if future.cancelled() or not future.done():
@@ -101,14 +125,12 @@ class DecodeAhead:
 
     def _executor(self) -> Executor:
         if self._pool is None and self.processes:
-            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_worker_init)
+            pool = ProcessPoolExecutor(self.workers, mp_context=_ScriptlessSpawn(), initializer=_worker_init)
             try:
                 pool.submit(_ready).result()
                 self._pool = pool
             except BrokenProcessPool:
-                # Workers could not start: spawn re-imports the parent's main script, which fails when it
-                # is stdin or starts processes at import time. Threads decode the same frames instead.
+                # Workers could not start (an environment that cannot spawn): threads decode the same frames.
                 pool.shutdown(wait=True, cancel_futures=True)
                 log.warning("decode worker processes could not start; decoding in %d threads instead", self.workers)
                 self.processes = False

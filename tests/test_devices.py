@@ -81,6 +81,9 @@ def test_checkpoints_carry_a_cuda_rng_state(tmp_path):
 def test_decode_worker_processes_fill_the_cache_like_the_inline_path(tmp_path, monkeypatch):
     """ARLIB_DECODE_WORKERS=2 (as on a GPU): clips decode in worker processes, features equal in-line decoding,
     a broken file fails alone with its sentence, and no worker outlives ensure(), even when it is interrupted."""
+    import sys
+    import types
+
     import numpy as np
     import psutil
 
@@ -88,6 +91,13 @@ def test_decode_worker_processes_fill_the_cache_like_the_inline_path(tmp_path, m
 
     monkeypatch.setenv("ARLIB_DECODE_WORKERS", "2")
     assert devices.decode_workers() == 2
+    # The parent's main script is not for workers to run (Streamlit installs its page as __main__): one that
+    # would fail in a worker must not stop the processes.
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('a decode worker ran the main script')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
     clips = [str(index_clip(tmp_path / f"c{i}.mp4", frames=10 + i, size=64)) for i in range(3)]
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # an MP4 header, then garbage
