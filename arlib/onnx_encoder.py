@@ -17,7 +17,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -80,17 +82,44 @@ def _session(path: Path, threads: int):
 
 
 class OnnxEncoder:
-    """uint8 [N, S, S, 3] -> float32 [N, D] through an ONNX Runtime session."""
+    """uint8 [N, S, S, 3] -> float32 [N, D] through ONNX Runtime, batches run data-parallel.
+
+    Several batches: `threads` concurrent session.run calls on one single-threaded session, each running the
+    whole graph on its own batch (ORT releases the GIL), so no core waits for another between operators.
+    One batch cannot be split that way (a live frame): it runs on a second session that splits every
+    operator over `threads` threads. Both give the same features (benchmarks/ort_tuning.py).
+    """
 
     def __init__(self, path: Path, threads: int, max_abs_diff: float):
         self.path = path
         self.max_abs_diff = max_abs_diff  # against PyTorch on the verification frames
-        self._session = _session(path, threads)
+        self.threads = max(1, threads)
+        self._session = _session(path, 1)
         self._input = self._session.get_inputs()[0].name
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="arlib-onnx") if self.threads > 1 else None
+        self._split_ops = None  # the operator-parallel session, opened on the first single-batch call
+        self._lock = threading.Lock()
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: batch})[0]
+
+    def _run_split_ops(self, batch: np.ndarray) -> np.ndarray:
+        if self.threads == 1:
+            return self._run(batch)
+        with self._lock:
+            if self._split_ops is None:
+                self._split_ops = _session(self.path, self.threads)
+        return self._split_ops.run(None, {self._input: batch})[0]
 
     def __call__(self, frames: np.ndarray, batch_size: int = ORT_BATCH) -> np.ndarray:
-        out = [self._session.run(None, {self._input: np.ascontiguousarray(frames[i : i + batch_size])})[0]
-               for i in range(0, len(frames), batch_size)]
+        frames = np.ascontiguousarray(frames)
+        # Fewer frames than threads x batch: smaller batches, so that every thread still gets one.
+        batch_size = max(1, min(batch_size, -(-len(frames) // self.threads)))
+        batches = [frames[i : i + batch_size] for i in range(0, len(frames), batch_size)]
+        if len(batches) == 1:
+            out = [self._run_split_ops(batches[0])]
+        else:
+            out = list(self._pool.map(self._run, batches)) if self._pool else [self._run(b) for b in batches]
         return np.concatenate(out).astype(np.float32, copy=False)
 
 
