@@ -1,7 +1,8 @@
 """The frozen backbone in ONNX Runtime on the CPU: exported once, cached on disk, verified before use.
 
-Eager PyTorch ran EfficientNet-Lite0 at ~50 frames/s on this 2-core CPU; the same graph in ONNX Runtime
-runs about 4x faster with features equal to ~1e-5 (measured by `arlib bench`). The exported graph takes
+Eager PyTorch runs EfficientNet-Lite0 at ~57-66 frames/s on this 2-core CPU; the same graph in ONNX Runtime
+runs ~200 (about 3-3.5x; BatchNorm, padding and ReLU6 folded into the convolutions) with features equal
+to ~1e-5 (`arlib bench`; where the time goes: benchmarks/ort_tuning.py --profile). The exported graph takes
 the same uint8 [N, H, W, 3] frames as FrozenBackbone.forward (normalisation included), so its features
 are the torch features, and existing feature caches stay valid.
 
@@ -35,8 +36,8 @@ OPSET = 17
 # Features are stored as float16 (relative step ~1e-3); the export must agree far below that.
 VERIFY_ATOL = 1e-4
 VERIFY_RTOL = 1e-4
-# Lite0, 2 threads, no spinning, on this shared 2-core machine under load: 42 frames/s at batch 4 against
-# 26 at batch 16 (and 14-17 with spinning threads); idle, batch 16 was ~10 % ahead (225 vs 203).
+# Frames per session.run. Lite0, 2 concurrent single-threaded runs (benchmarks/ort_tuning.py): batch 1, 2
+# and 4 within noise of each other (199-201 frames/s), batch 8 a little behind (186).
 ORT_BATCH = 4
 
 

@@ -1,6 +1,6 @@
 """Which ONNX Runtime setup runs the frozen backbone fastest on this CPU, against eager PyTorch in the same run.
 
-    python benchmarks/ort_tuning.py [--frames 64] [--rounds 5] [--only "base|2 x 1 thread"]
+    python benchmarks/ort_tuning.py [--frames 64] [--rounds 5] [--only "base|2 x 1 thread"] [--profile]
 
 Every variant encodes the same uint8 frames; rounds are interleaved (eager, variant 1, variant 2, ...,
 eager, ...) so all see the same load, and the table reports each variant's median frames/s, its ratio to
@@ -12,6 +12,9 @@ eager PyTorch's median (model.eval(), torch.inference_mode, default threads, bat
 - batch size; and data-parallel runs: N concurrent `session.run` calls on one session, each with its own
   batch and 1 intra-op thread (ORT releases the GIL), instead of one call splitting every operator over
   2 threads (which wakes and joins the worker thread around each of the graph's ~100 operators).
+
+--profile adds where each side spends its time on one thread: ONNX Runtime's profiler and torch.profiler,
+milliseconds per frame by kind of operator (1x1 convolutions, depthwise, the 3x3 stem, the rest).
 """
 
 from __future__ import annotations
@@ -89,12 +92,86 @@ def export_dynamic(backbone, opset: int, target: Path) -> Path:
     return target
 
 
+def conv_kind(weight_shape, groups: int) -> str:
+    if groups > 1:
+        return "depthwise conv"
+    return "1x1 conv" if weight_shape[-1] == 1 else f"{weight_shape[-1]}x{weight_shape[-1]} conv"
+
+
+def profile_onnxruntime(path: Path, frames: np.ndarray, batch: int = 4) -> dict[str, float]:
+    """ms per frame by operator kind, one intra-op thread, ONNX Runtime's own profiler (first run dropped)."""
+    import json
+
+    import onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix="ort-profile-"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.optimized_model_filepath = str(tmp / "optimized.onnx")  # node name -> its group attribute
+    options.enable_profiling = True
+    options.profile_file_prefix = str(tmp / "ort")
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    sequential(sess, batch)(frames[:batch])  # warm-up
+    sequential(sess, batch)(frames)
+    events = json.load(open(sess.end_profiling()))
+    groups = {n.name: next((a.i for a in n.attribute if a.name == "group"), 1)
+              for n in onnx.load(str(tmp / "optimized.onnx")).graph.node}
+    first = next(e for e in events if e.get("cat") == "Session" and e["name"] == "model_run")
+    totals = {"(whole runs)": 0.0}
+    for e in events:
+        if e["ts"] < first["ts"] + first["dur"]:  # the warm-up run
+            continue
+        if e.get("cat") == "Session" and e["name"] == "model_run":
+            totals["(whole runs)"] += e["dur"] / 1000 / len(frames)
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
+            continue
+        kind = e["args"]["op_name"]
+        if kind == "Conv":
+            weight = list(e["args"]["input_type_shape"][1].values())[0]
+            kind = conv_kind(weight, groups.get(e["name"][: -len("_kernel_time")], 1))
+        totals[kind] = totals.get(kind, 0.0) + e["dur"] / 1000 / len(frames)
+    return totals
+
+
+TORCH_TOP_LEVEL = ("aten::batch_norm", "aten::pad", "aten::hardtanh",
+                   "aten::add", "aten::sub", "aten::div", "aten::mean", "aten::to", "aten::contiguous")
+
+
+def profile_torch(backbone, frames: np.ndarray, batch: int = 4) -> dict[str, float]:
+    """ms per frame by operator kind, one thread, torch.profiler over the eager encode."""
+    from torch.profiler import ProfilerActivity, profile
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        backbone.encode_torch(frames[:batch])  # warm-up
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            t = time.perf_counter()
+            backbone.encode_torch(frames, batch)
+            whole = time.perf_counter() - t
+    finally:
+        torch.set_num_threads(threads)
+    totals = {"(whole runs)": whole * 1000 / len(frames)}
+    for ev in prof.key_averages(group_by_input_shape=True):
+        if ev.key == "aten::convolution":
+            x_shape, weight = ev.input_shapes[0], ev.input_shapes[1]
+            kind = conv_kind(weight, x_shape[1] // weight[1])
+        elif ev.key in TORCH_TOP_LEVEL:  # what ONNX Runtime folds or fuses into the convolutions
+            kind = ev.key
+        else:
+            continue
+        totals[kind] = totals.get(kind, 0.0) + ev.cpu_time_total / 1000 / len(frames)
+    return totals
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="also profile both sides by operator kind")
     ap.add_argument("--only", default="", help="|-separated parts of variant names (eager always runs)")
     args = ap.parse_args()
+    ort.set_default_logger_severity(3)  # not the "optimized model is hardware specific" warning
 
     eager = load_backbone(DEFAULT_BACKBONE, device="cpu", runtime="torch")
     product = load_onnx_encoder(eager)  # the product's cached, verified export
@@ -150,6 +227,16 @@ def main() -> None:
         med = len(frames) / statistics.median(seconds[k])
         diff = float(np.abs(outputs[k] - reference).max())
         print(f"{k:40s} {med:9.1f} {min(fps):6.0f}..{max(fps):<6.0f} {med / eager_fps:8.2f}x {diff:11.1e}")
+
+    if args.profile:
+        ort_ms = profile_onnxruntime(path, frames)
+        torch_ms = profile_torch(eager, frames)
+        print("\nms per frame on one thread, by operator kind (profilers add some overhead)")
+        print(f"{'operator kind':24s} {'eager':>8s} {'onnxrt':>8s} {'ratio':>7s}")
+        for kind in sorted(set(ort_ms) | set(torch_ms), key=lambda k: -torch_ms.get(k, ort_ms.get(k, 0))):
+            e, o = torch_ms.get(kind, 0.0), ort_ms.get(kind, 0.0)
+            ratio = f"{e / o:6.1f}x" if e and o else "      -"
+            print(f"{kind:24s} {e:8.2f} {o:8.2f} {ratio}")
 
 
 if __name__ == "__main__":
