@@ -20,7 +20,10 @@ milliseconds per frame by kind of operator (1x1 convolutions, depthwise, the 3x3
 from __future__ import annotations
 
 import argparse
+import atexit
+import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -100,11 +104,14 @@ def conv_kind(weight_shape, groups: int) -> str:
 
 def profile_onnxruntime(path: Path, frames: np.ndarray, batch: int = 4) -> dict[str, float]:
     """ms per frame by operator kind, one intra-op thread, ONNX Runtime's own profiler (first run dropped)."""
-    import json
-
-    import onnx
-
     tmp = Path(tempfile.mkdtemp(prefix="ort-profile-"))
+    try:
+        return _profile_onnxruntime(path, frames, batch, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _profile_onnxruntime(path: Path, frames: np.ndarray, batch: int, tmp: Path) -> dict[str, float]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.optimized_model_filepath = str(tmp / "optimized.onnx")  # node name -> its group attribute
@@ -176,7 +183,8 @@ def main() -> None:
     eager = load_backbone(DEFAULT_BACKBONE, device="cpu", runtime="torch")
     product = load_onnx_encoder(eager)  # the product's cached, verified export
     path, _ = onnx_path(eager)
-    tmp = Path(tempfile.mkdtemp(prefix="ort-tuning-"))
+    tmp = Path(tempfile.mkdtemp(prefix="ort-tuning-"))  # variant exports; removed at exit
+    atexit.register(shutil.rmtree, tmp, True)
     size = eager.spec.preprocessing.input_size
     frames = np.random.default_rng(0).integers(0, 255, (args.frames, size, size, 3), dtype=np.uint8)
     A = ort.GraphOptimizationLevel
