@@ -1,10 +1,19 @@
 """Streaming recognition: frames with timestamps in, rolling predictions out (no Streamlit here).
 
-Each new frame costs one backbone pass: its features go into a rolling buffer that spans the last
-`window_s` seconds. Every `update_every_s` seconds of stream time the sequence model classifies that
+Each new frame costs one backbone pass (two for a checkpoint with a motion stream): its features go into a
+rolling buffer that spans the last `window_s` seconds. Every `update_every_s` seconds of stream time the sequence model classifies that
 buffer, sampled exactly as `Predictor.predict` samples a clip of the same frames (the cache grid, then
 uniform test positions). Scores are averaged over the last few updates for a steady label, as
 MMAction2's webcam demo does.
+
+A two-stream checkpoint (arlib.motion) also needs each frame's motion features: the backbone on the
+difference between the frame and the frame GAP later. Frame k's partner only exists once frame k + GAP has
+arrived, so each new frame's pass pairs the frame GAP before it with it (batched with its own appearance
+pass: two images per frame). At an update, the frames whose partner has not arrived yet are paired with the
+newest frame, exactly as motion.partner_frames clamps the last frames of a clip: the newest frame with itself
+(a flat grey image, encoded once) and, when sampled, the GAP - 1 frames before it (at most GAP - 1 extra
+images per update). So an update equals `predict` on a clip made of the buffered frames. When frames are
+dropped to keep up, a partner is the GAP-th *processed* frame later, so the difference spans more time.
 
 `LiveStream` runs a recogniser on a worker thread that only ever takes the newest frame: when the
 backbone cannot keep up, frames are dropped rather than queued, so the delay stays bounded.
@@ -28,7 +37,8 @@ from . import video
 from .errors import ArlibError, VideoError
 from .features import as_stored
 from .fileio import atomic_write_json
-from .predict import Predictor
+from .motion import GAP, difference_crops, fuse_streams
+from .predict import Predictor, _WithMotion
 from .sampling import cache_grid, test_positions
 from .transforms import TEST_VIEW, apply_view
 
@@ -38,7 +48,10 @@ DEFAULT_SMOOTHING = 3  # updates averaged for the steady label (1.5 s at the def
 _FPS_SPAN_S = 2.0
 # A heat map costs a torch backbone pass with gradients; after one that took c seconds the next waits
 # HEAT_SPACING * c, so heat maps take at most about a fifth of the worker's time and never starve the label.
-HEAT_SPACING = 4.0  # processed frame rate is measured over this much recent wall-clock time
+HEAT_SPACING = 4.0
+# A LiveStream worker with no frame for this long ends (a closed browser tab sends none); the next frame starts
+# another, so an abandoned session leaves no idle thread behind.
+IDLE_EXIT_S = 10.0
 
 
 @dataclass
@@ -55,6 +68,7 @@ class LiveUpdate:
     delay_s: float  # wall-clock time from the newest frame's arrival to this update
     elapsed_s: float  # wall-clock time from the first frame's arrival to this update
     frames_processed: int  # frames through the backbone so far
+    backbone_passes: int  # images through the backbone so far: one per frame, two with a motion stream
     dropped_frames: int  # frames skipped so far to keep up (LiveStream only)
     seconds: dict = field(default_factory=dict)  # backbone time per frame (mean), head time
     # Grad-CAM of the smoothed label on the newest frame, [rows, cols] in [0, 1] over the whole (resized) frame;
@@ -87,9 +101,7 @@ class LiveRecognizer:
                  update_every_s: float = DEFAULT_UPDATE_EVERY_S, smoothing: int = DEFAULT_SMOOTHING, top_k: int = 5,
                  heat_map: bool = False):
         self.predictor = predictor if isinstance(predictor, Predictor) else Predictor(predictor)
-        if self.predictor.streams != 1:
-            raise ArlibError(f"{self.predictor.name} has a motion stream, which live recognition does not compute; "
-                             "pick a single-stream (appearance) checkpoint for live use.")
+        self.streams = self.predictor.streams  # 2: appearance + motion
         if window_s <= 0 or update_every_s <= 0:
             raise ArlibError("The live window and the update interval must be positive numbers of seconds.")
         self.window_s = float(window_s)
@@ -107,10 +119,16 @@ class LiveRecognizer:
         # The first pass through each step is many times slower than the rest (lazy imports such as
         # torchvision's inside apply_view, allocation, kernel selection): pay for it now, through the very
         # path a frame takes, not as a late first label or a stalled worker.
-        blank = _prepare(np.zeros((480, 640, 3), np.uint8), self._short_side)
-        feats = self.predictor.backbone.encode(apply_view(blank[None], self._size, TEST_VIEW))
+        blank = _prepare(np.zeros((480, 640, 3), np.uint8), self._short_side)[None]
+        crops = apply_view(blank, self._size, TEST_VIEW)
+        if self.streams == 2:  # with the batch of two a frame sends; the second image is a still frame's motion
+            crops = np.concatenate([crops, difference_crops(blank, blank, self._size)])
+        feats = self.predictor.backbone.encode(crops)
+        # The newest frame of a window pairs with itself (motion.partner_frames): a flat grey image, encoded once.
+        self._still_motion = feats[1] if self.streams == 2 else None
+        x = feats[:1] if self.streams == 1 else fuse_streams(feats[:1], feats[1:])
         with torch.inference_mode():
-            self.predictor.model(torch.from_numpy(np.repeat(feats[None], self.predictor.seq_len, axis=1))
+            self.predictor.model(torch.from_numpy(np.repeat(x[None], self.predictor.seq_len, axis=1))
                                  .to(self.predictor.device))
 
     @property
@@ -118,8 +136,9 @@ class LiveRecognizer:
         return self.predictor.classes
 
     def reset(self) -> None:
-        # (timestamp, arrival wall time, features [D], resized frame) per buffered frame; the lock lets another
-        # thread (Record) copy the buffer while the worker thread pushes
+        # [timestamp, arrival wall time, features [D], resized frame, motion features [D] once its partner frame
+        # has arrived (two-stream only)] per buffered frame; the lock lets another thread (Record) copy the
+        # buffer while the worker thread pushes
         self._lock = threading.Lock()
         self._buffer: collections.deque = collections.deque()
         self._recent_probs: collections.deque = collections.deque(maxlen=self.smoothing)
@@ -131,6 +150,7 @@ class LiveRecognizer:
         self._heat_due = 0.0
         self.last_heat: tuple[float, np.ndarray, np.ndarray] | None = None  # (stream time, frame, heat map)
         self.frames_encoded = 0
+        self.backbone_passes = 0
 
     def push(self, frame, timestamp_s: float, arrived: float | None = None) -> LiveUpdate | None:
         arrived = time.perf_counter() if arrived is None else arrived
@@ -139,15 +159,25 @@ class LiveRecognizer:
             return None  # a repeated or out-of-order timestamp: the stream restarted or stuttered
         resized = _prepare(frame, self._short_side)
         t0 = time.perf_counter()
-        features = self.predictor.backbone.encode(apply_view(resized[None], self._size, TEST_VIEW))[0]
+        crops = apply_view(resized[None], self._size, TEST_VIEW)
+        # Two-stream: the frame GAP back now has its partner (this frame), unless it leaves the window now.
+        waiting = None
+        if self.streams == 2 and len(self._buffer) >= GAP and self._buffer[-GAP][0] > t - self.window_s + 1e-6:
+            waiting = self._buffer[-GAP]
+            crops = np.concatenate([crops, difference_crops(waiting[3][None], resized[None], self._size)])
+        encoded = self.predictor.backbone.encode(crops)
+        features = encoded[0]
+        if waiting is not None:
+            waiting[4] = encoded[1]
         now = time.perf_counter()
         self._backbone_s.append(now - t0)
         self.frames_encoded += 1
+        self.backbone_passes += len(crops)
         self._processed_at.append(now)
         while self._processed_at and self._processed_at[0] < now - _FPS_SPAN_S:
             self._processed_at.popleft()
         with self._lock:
-            self._buffer.append((t, arrived, features, resized))
+            self._buffer.append([t, arrived, features, resized, None])
             while self._buffer[0][0] <= t - self.window_s + 1e-6:  # a window holds under window_s of video
                 self._buffer.popleft()
         if self._first_t is None:
@@ -187,8 +217,10 @@ class LiveRecognizer:
         positions = self._sampled()
         # Rounded to the feature cache's precision, as predict and evaluate see them (arlib.features.as_stored).
         feats = as_stored(np.stack([self._buffer[i][2] for i in positions])).astype(np.float32)
+        motion = None if self.streams == 1 else as_stored(self._motion_at(positions)).astype(np.float32)
+        x = feats if motion is None else fuse_streams(feats, motion)
         with torch.inference_mode():
-            logits, attention = self.predictor.model(torch.from_numpy(feats[None]).to(self.predictor.device))
+            logits, attention = self.predictor.model(torch.from_numpy(x[None]).to(self.predictor.device))
             probs = self.predictor.probabilities(logits)[0]  # with the checkpoint's temperature
             attention = attention.cpu()
         self._recent_probs.append(probs)
@@ -198,7 +230,7 @@ class LiveRecognizer:
         heat = None
         if self.heat_map and time.perf_counter() >= self._heat_due:
             h0 = time.perf_counter()
-            heat = self._newest_heat_map(positions, feats, best)
+            heat = self._newest_heat_map(positions, feats, motion, best)
             self._heat_due = time.perf_counter() + HEAT_SPACING * (time.perf_counter() - h0)
             self.last_heat = (self._buffer[-1][0], self._buffer[-1][3], heat)
         now = time.perf_counter()
@@ -217,17 +249,37 @@ class LiveRecognizer:
             delay_s=round(now - self._buffer[-1][1], 3),
             elapsed_s=round(now - self._first_arrival, 3),
             frames_processed=self.frames_encoded,
+            backbone_passes=self.backbone_passes,
             dropped_frames=self.dropped_frames,
             seconds={"backbone_per_frame": round(float(np.mean(self._backbone_s)), 4), "head": round(now - t0, 4)},
             heat_map=None if heat is None else np.round(heat, 3).tolist(),
         )
 
-    def _newest_heat_map(self, positions: np.ndarray, feats: np.ndarray, class_index: int) -> np.ndarray:
+    def _motion_at(self, positions: np.ndarray) -> np.ndarray:
+        """Motion features [len(positions), D] of the sampled frames, each paired as motion.partner_frames
+        pairs a clip made of the buffered frames: with the frame GAP later, or the newest frame near the end."""
+        newest = len(self._buffer) - 1
+        # Not paired yet (their partner has not arrived): paired with the newest frame now, as predict clamps.
+        early = sorted({int(i) for i in positions if self._buffer[i][4] is None and i < newest})
+        paired = {}
+        if early:
+            frames = np.stack([self._buffer[i][3] for i in early])
+            later = np.repeat(self._buffer[newest][3][None], len(early), axis=0)
+            paired = dict(zip(early, self.predictor.backbone.encode(difference_crops(frames, later, self._size))))
+            self.backbone_passes += len(early)
+        return np.stack([self._buffer[i][4] if self._buffer[i][4] is not None
+                         else self._still_motion if i == newest else paired[int(i)] for i in positions])
+
+    def _newest_heat_map(self, positions: np.ndarray, feats: np.ndarray, motion: np.ndarray | None,
+                         class_index: int) -> np.ndarray:
         """Grad-CAM (arlib.explain) for one class on the newest frame only: the other positions keep their
-        buffered features, so it costs one torch backbone pass and a small backward, not one per frame."""
+        buffered features, so it costs one torch backbone pass and a small backward, not one per frame.
+        Two-stream: through the appearance stream with the motion features held fixed, as predict does."""
         from .explain import _CamHooks, feature_map_layer, on_full_frame
 
         backbone, model, device = self.predictor.backbone, self.predictor.model, self.predictor.device
+        if motion is not None:
+            model = _WithMotion(model, torch.from_numpy(motion[None]).to(device))
         newest = self._buffer[-1][3]
         crop = apply_view(newest[None], self._size, TEST_VIEW)
         hooks = _CamHooks(feature_map_layer(backbone), detach=True)  # the backward pass stops at the maps
@@ -273,12 +325,16 @@ class LiveStream:
     """Runs a recogniser on a worker thread that takes only the newest submitted frame.
 
     `submit` never blocks: a frame still waiting when a newer one arrives is dropped (and counted), so
-    the backbone always works on the freshest picture and the delay cannot grow.
+    the backbone always works on the freshest picture and the delay cannot grow. The worker starts with the
+    first frame and ends after `idle_exit_s` without one (the next frame starts a new one): a browser session
+    that was closed without stopping its stream leaves no thread behind.
     """
 
-    def __init__(self, recognizer: LiveRecognizer, on_update: Callable[[LiveUpdate], None] | None = None):
+    def __init__(self, recognizer: LiveRecognizer, on_update: Callable[[LiveUpdate], None] | None = None,
+                 idle_exit_s: float = IDLE_EXIT_S):
         self.recognizer = recognizer
         self.on_update = on_update
+        self.idle_exit_s = float(idle_exit_s)
         self.latest: LiveUpdate | None = None
         self.error: str | None = None
         self.frames_submitted = 0
@@ -286,23 +342,35 @@ class LiveStream:
         self._cond = threading.Condition()
         self._stopping = False
         self._busy = False
-        self._thread = threading.Thread(target=self._work, name="arlib-live", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def worker_alive(self) -> bool:
+        with self._cond:
+            return self._thread is not None and self._thread.is_alive()
 
     def submit(self, frame, timestamp_s: float) -> None:
         with self._cond:
+            if self._stopping:
+                return
             if self._pending is not None:
                 self.recognizer.dropped_frames += 1
             self._pending = (frame, timestamp_s, time.perf_counter())
             self.frames_submitted += 1
+            if self._thread is None and self.error is None:
+                self._thread = threading.Thread(target=self._work, name="arlib-live", daemon=True)
+                self._thread.start()
             self._cond.notify()
 
     def _work(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None and not self._stopping:
-                    self._cond.wait()
-                if self._pending is None:
+                idle_until = time.monotonic() + self.idle_exit_s
+                while self._pending is None and not self._stopping and time.monotonic() < idle_until:
+                    self._cond.wait(timeout=max(0.0, idle_until - time.monotonic()))
+                if self._pending is None:  # stopped, or idle for long: the next submit starts a new worker
+                    if self._thread is threading.current_thread():
+                        self._thread = None
                     return
                 frame, t, arrived = self._pending
                 self._pending = None
@@ -328,7 +396,7 @@ class LiveStream:
         """Wait until the frame in hand and the pending one are processed."""
         deadline = time.perf_counter() + timeout_s
         with self._cond:
-            while (self._pending is not None or self._busy) and self._thread.is_alive():
+            while (self._pending is not None or self._busy) and self._thread is not None and self._thread.is_alive():
                 if not self._cond.wait(timeout=max(0.0, deadline - time.perf_counter())):
                     break
 
@@ -337,7 +405,9 @@ class LiveStream:
             self._stopping = True
             self._pending = None
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
 
 
 # ------------------------------------------------------------------------------------------- record
@@ -500,6 +570,8 @@ def summarize(updates: list[LiveUpdate]) -> dict:
         "delay_p90_s": round(float(np.percentile(delays, 90)), 3),
         "delay_max_s": round(float(delays.max()), 3),
         "frames_processed": last.frames_processed,
+        # 1 with an appearance-only checkpoint, about 2 with a motion stream (arlib.motion)
+        "backbone_passes_per_frame": round(last.backbone_passes / max(1, last.frames_processed), 2),
         "frames_dropped": last.dropped_frames,
         "stream_seconds": last.stream_time_s,
         "wall_seconds": last.elapsed_s,

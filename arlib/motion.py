@@ -31,6 +31,11 @@ def difference_images(frames: np.ndarray, later: np.ndarray) -> np.ndarray:
     return np.clip(128 + GAIN * diff, 0, 255).astype(np.uint8)
 
 
+def difference_crops(frames: np.ndarray, later: np.ndarray, input_size: int) -> np.ndarray:
+    """What the backbone sees of the motion stream: difference images, centre-cropped like the appearance view."""
+    return apply_view(difference_images(frames, later), input_size, TEST_VIEW)
+
+
 def motion_crops(clip_path, frame_numbers: np.ndarray, frames: np.ndarray, info: video.VideoInfo,
                  input_size: int, short_side: int, warnings: list | None = None) -> np.ndarray:
     """Centre-cropped difference images for already-decoded `frames` (at frame_numbers) of one clip.
@@ -38,7 +43,7 @@ def motion_crops(clip_path, frame_numbers: np.ndarray, frames: np.ndarray, info:
     Decodes only the partner frames; `frames` are those the appearance view was made from."""
     later = video.read_frames(clip_path, partner_frames(frame_numbers, info.num_frames), short_side=short_side,
                               info=info, warnings=warnings)
-    return apply_view(difference_images(frames, later), input_size, TEST_VIEW)
+    return difference_crops(frames, later, input_size)
 
 
 def frames_and_partners(clip_path, frame_numbers: np.ndarray, info: video.VideoInfo, short_side: int,

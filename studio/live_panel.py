@@ -39,9 +39,10 @@ def top_k_table(top_k: list[dict], width: int = 12) -> str:
     return "\n".join(rows)
 
 
-def speed_line(update: LiveUpdate) -> str:
+def speed_line(update: LiveUpdate, streams: int = 1) -> str:
     backbone_ms = 1000 * update.seconds.get("backbone_per_frame", 0.0)
-    return (f"{update.processed_fps:.1f} frames/s processed ({backbone_ms:.0f} ms of backbone per frame) · "
+    passes = " for its two passes, appearance and motion" if streams == 2 else ""
+    return (f"{update.processed_fps:.1f} frames/s processed ({backbone_ms:.0f} ms of backbone per frame{passes}) · "
             f"delay {update.delay_s:.2f} s · "
             f"{update.dropped_frames} frames dropped to keep up · {update.buffered_frames} frames "
             f"({update.window_s:.1f} s) in the window")
@@ -60,7 +61,7 @@ def predictions(session: LiveSession) -> None:
     st.caption(f"{update.probability:.0%} · smoothed over the last {session.recognizer.smoothing} updates "
                f"(one every {session.recognizer.update_every_s:g} s)")
     st.markdown(top_k_table(update.top_k))
-    st.caption(speed_line(update))
+    st.caption(speed_line(update, session.recognizer.streams))
 
 
 @st.fragment(run_every=0.5)

@@ -38,3 +38,14 @@ def index_clip(path: Path, frames: int = 12, size: int = 64, fps: float = 10.0, 
     levels = (10 + 20 * np.arange(frames)) % 250
     data = np.repeat(levels[:, None, None, None], size, 1).repeat(size, 2).repeat(3, 3).astype(np.uint8)
     return write_clip(path, data, fps=fps, codec=codec)
+
+
+def moving_square_clip(path: Path, frames: int = 10, size: int = 96, step: int = 6, seed: int = 0) -> Path:
+    """A bright square moving `step` px right per frame (0: standing still) over a flat background, 10 fps."""
+    from arlib.video import write_clip
+
+    rng = np.random.default_rng(seed)
+    data = np.full((frames, size, size, 3), 90, np.uint8) + rng.integers(0, 20, size=(1, 1, 1, 3), dtype=np.uint8)
+    for i in range(frames):
+        data[i, 30:54, 4 + step * i: 28 + step * i] = 230
+    return write_clip(path, data, fps=10.0)

@@ -87,6 +87,49 @@ def test_streaming_a_real_clip_matches_predict_with_one_backbone_pass_per_frame(
 
 
 @needs_ucf
+def test_streaming_with_a_motion_stream_matches_predict_with_two_passes_per_frame(motion_run, tmp_path):
+    from arlib.motion import GAP
+    from synthetic import moving_square_clip
+
+    root, cfg = motion_run
+    predictor = Predictor(root / "run" / "checkpoints" / "best.safetensors")
+    assert predictor.streams == 2
+    # 9 frames, more than the checkpoint's cache grid (8): predict samples frames 0 1 3 5 7 8, so frame 2 pairs with
+    # frame 4, which the grid skips, and frame 7 (GAP = 2 before the end) pairs with the last frame.
+    clip = moving_square_clip(tmp_path / "moving.mp4", frames=9, step=6)
+    recognizer = LiveRecognizer(predictor, window_s=60.0, update_every_s=0.3)
+    short_side = predictor.backbone.spec.preprocessing.resize_short_side
+    updates, pushed = [], 0
+    with CountingEncoder(predictor.backbone) as counter:
+        for frame, t in open_source(clip, realtime=False, short_side=short_side):
+            before = counter.frames
+            update = recognizer.push(frame, t)
+            pushed += 1
+            # The frame's appearance, plus the motion of the frame GAP before it (whose partner it is); an update
+            # may also pair the newest few unpaired sampled frames with the newest frame, as predict does.
+            passes = counter.frames - before - (1 if pushed <= GAP else 2)
+            assert passes == 0 if update is None else 0 <= passes <= GAP - 1
+            if update is not None:
+                updates.append(update)
+        recognizer.heat_map = True  # Grad-CAM through the appearance stream, motion held fixed (torch, not counted)
+        before = counter.frames
+        final = recognizer.finish()
+        assert counter.frames - before == 1  # frame 7, sampled and still unpaired: paired with the newest now
+    assert recognizer.backbone_passes == counter.frames and final.backbone_passes == counter.frames
+    assert len(updates) == 2 and final is not None
+    assert summarize([*updates, final])["backbone_passes_per_frame"] >= 2 * (pushed - GAP) / pushed
+
+    expected = predictor.predict(clip, top_k=2)
+    assert final.buffered_frames == expected.num_frames == pushed
+    assert final.frame_times_s == expected.timestamps_s
+    probabilities = {r["label"]: r["probability"] for r in final.top_k}
+    np.testing.assert_allclose([probabilities[r["label"]] for r in expected.top_k],
+                               [r["probability"] for r in expected.top_k], atol=1e-4)
+    np.testing.assert_allclose(final.attention, expected.attention, atol=1e-4)
+    heat = np.array(final.heat_map)
+    assert heat.max() == 1.0 and heat.min() >= 0
+
+
 def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
     from arlib.explain import grad_cam, grid_shape, on_full_frame
     from arlib.transforms import TEST_VIEW, apply_view
@@ -167,6 +210,28 @@ def test_live_stream_drops_frames_rather_than_queueing_them(predictor):
     assert recognizer.dropped_frames > 0
     assert recognizer.frames_encoded + recognizer.dropped_frames == stream.frames_submitted == 30
     assert recognizer.recent_frames()[1][-1] == 29 / 100.0  # the newest frame is always the one processed
+
+
+def test_an_idle_live_stream_leaves_no_thread_and_wakes_on_the_next_frame(predictor):
+    # A browser tab closed without stopping its stream sends no more frames: its worker must not stay behind.
+    recognizer = LiveRecognizer(predictor, window_s=1.0)
+    stream = LiveStream(recognizer, idle_exit_s=0.2)
+    try:
+        assert not stream.worker_alive  # nothing to do before the first frame
+        frames = noise_frames(2)
+        stream.submit(frames[0], 0.0)
+        stream.drain()
+        for _ in range(100):  # a bound on waiting, not a timing assert
+            if not stream.worker_alive:
+                break
+            threading.Event().wait(0.05)
+        assert not stream.worker_alive
+        stream.submit(frames[1], 0.1)  # the next frame starts a new worker
+        stream.drain()
+        assert recognizer.frames_encoded == 2 and stream.error is None
+    finally:
+        stream.stop()
+    assert not stream.worker_alive
 
 
 def test_unusable_sources_fail_with_one_sentence(tmp_path):

@@ -70,32 +70,7 @@ def test_a_two_stream_model_needs_two_equal_halves():
         build_model(ModelConfig(feature_dim=8, streams=3))
 
 
-def _moving_square_clip(path, frames=10, size=96, step=6, seed=0):
-    from arlib.video import write_clip
-
-    rng = np.random.default_rng(seed)
-    data = np.full((frames, size, size, 3), 90, np.uint8) + rng.integers(0, 20, size=(1, 1, 1, 3), dtype=np.uint8)
-    for i in range(frames):
-        data[i, 30:54, 4 + step * i: 28 + step * i] = 230
-    return write_clip(path, data, fps=10.0)
-
-
-@pytest.fixture(scope="module")
-def motion_run(tmp_path_factory):
-    """A tiny two-class video dataset (square moving right vs standing still), trained with --motion."""
-    from arlib.train import make_config, train
-
-    root = tmp_path_factory.mktemp("motion")
-    for name, step in (("Moving", 6), ("Still", 0)):
-        (root / "data" / name).mkdir(parents=True)
-        for g in range(1, 5):
-            _moving_square_clip(root / "data" / name / f"v_{name}_g{g:02d}_c01.mp4", step=step, seed=g)
-    cfg = make_config(None, data=str(root / "data"), cache_dir=str(root / "cache"), motion=True, epochs=2,
-                      latent_dim=8, hidden_dim=8, head_dim=8, batch_size=4, seq_len=6, cache_frames=8,
-                      val_fraction=0.25)
-    result = train(cfg, root / "run", progress=False)
-    assert result["state"] == "finished"
-    return root, cfg
+# motion_run (tests/conftest.py): a tiny two-class dataset, square moving vs standing still, trained with --motion.
 
 
 def test_motion_view_is_cached_from_frame_differences(motion_run):
