@@ -26,9 +26,9 @@ CAMERA_TEXTS = {
 }
 
 st.title("Live")
-st.caption("Recognise actions as they happen: every new frame goes through the backbone once, and every half "
-           "second the model classifies the last few seconds. Frames are dropped rather than queued when the "
-           "CPU falls behind, so the label never lags.")
+st.caption("Recognise actions as they happen: every new frame goes through the backbone once (twice with a motion "
+           "stream), and every half second the model classifies the last few seconds. Frames are dropped rather "
+           "than queued when the CPU falls behind, so the label never lags.")
 
 left, right = st.columns([3, 2], gap="large")
 with right:
