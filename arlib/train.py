@@ -13,7 +13,6 @@ epoch a softmax temperature is fitted on validation and stored with `best` (arli
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -555,8 +554,8 @@ class Trainer:
                                     test_reliability=test.get("reliability"), refit=True)
         if self.run:
             best, selected = self.run.checkpoint("best"), self.run.checkpoint("selected")
-            if not selected.exists():
-                os.replace(best, selected)  # the validation-chosen weights stay, under their own name
+            if not selected.exists():  # the validation-chosen weights stay, under their own name; written before
+                save_checkpoint(load_checkpoint(best), selected)  # `best` is replaced, so a kill never loses either
             chosen = load_checkpoint(selected).meta
             metrics = dict(chosen.get("metrics") or {}, test_top1=test.get("top1"))
             save_checkpoint(Checkpoint(dict(chosen, calibration=self.calibration, metrics=metrics, refit=refit,

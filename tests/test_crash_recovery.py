@@ -187,7 +187,7 @@ def test_kill_9_at_any_moment_then_resume_loses_nothing(trainer, tmp_path):
     assert [r["epoch"] for r in run.read_metrics()] == list(range(1, EPOCHS + 1))
     assert run.read_status()["state"] == "finished"
     assert not list(run.checkpoints_dir.glob(".*.tmp"))
-    assert {p.name for p in run.checkpoints()} == {"last.safetensors", "best.safetensors"} | {
+    assert {p.name for p in run.checkpoints()} == {"last.safetensors", "best.safetensors", "selected.safetensors"} | {
         f"epoch_{e:03d}.safetensors" for e in range(2, EPOCHS + 1, 2)}  # no snapshot lost to a kill
     for path in run.checkpoints():
         assert load_checkpoint(path).meta["classes"] == ["Alpha", "Beta", "Gamma"]

@@ -61,4 +61,7 @@ def test_a_checkpoint_says_what_its_accuracy_was_measured_on(trained):
     meta = load_checkpoint(best).meta
     assert checkpoint_accuracy(meta).endswith("(6 clips) on the test list")
     meta["metrics"]["test_top1"], meta["dataset"]["test_used"] = None, 0  # a run without test clips
+    assert checkpoint_accuracy(meta).endswith("(6 clips) on the validation clips that chose this epoch "
+                                              "(then refit on them too)")  # the default refit trained on them
+    meta.pop("refit")
     assert checkpoint_accuracy(meta).endswith("(6 clips) on the validation clips that chose this epoch")

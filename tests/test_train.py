@@ -43,7 +43,7 @@ def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
     assert np.array(rows[-1]["confusion"]).sum() == rows[-1]["num_val_clips"] == 6 and rows[-1]["num_test_clips"] == 6
     names = sorted(p.name for p in run.checkpoints())
     assert names == ["best.safetensors", "epoch_002.safetensors", "epoch_004.safetensors", "epoch_006.safetensors",
-                     "last.safetensors"]
+                     "last.safetensors", "selected.safetensors"]  # best = the refit, selected = validation's choice
     meta = load_checkpoint(run.checkpoint("best")).meta
     assert meta["classes"] == ["Alpha", "Beta", "Gamma"] and meta["seq_len"] == 8
     split = meta["split"]
@@ -54,7 +54,7 @@ def test_run_directory_metrics_and_checkpoints(feats, tmp_path):
     assert meta["calibration"]["fitted_on"] == "val" and meta["calibration"]["val_clips"] == 6
 
 
-@pytest.mark.parametrize("refit", [{}, {"refit": True}, {"refit": True, "temperature_folds": 2}],
+@pytest.mark.parametrize("refit", [{"refit": False}, {"refit": True}, {"refit": True, "temperature_folds": 2}],
                          ids=["selection", "refit", "refit+temperature_folds"])
 def test_the_test_list_never_chooses_anything(feats, tmp_path, refit):
     """Same run with the split's test list present or emptied: byte-identical `best` weights and temperature
@@ -76,7 +76,7 @@ def test_the_test_list_never_chooses_anything(feats, tmp_path, refit):
     assert with_test.meta["split"]["test_clips"] == 6 and without.meta["split"]["test_clips"] == 0
     assert with_test.meta["epoch"] == without.meta["epoch"]
     assert with_test.meta["calibration"]["temperature"] == without.meta["calibration"]["temperature"]
-    assert bool(with_test.meta.get("refit")) == bool(without.meta.get("refit")) == bool(refit)
+    assert bool(with_test.meta.get("refit")) == bool(without.meta.get("refit")) == refit["refit"]
     if refit.get("temperature_folds"):  # every training clip (train + validation) predicted once, out of fold
         assert with_test.meta["calibration"]["oof_clips"] == 18 and "out-of-fold" in with_test.meta["calibration"]["fitted_on"]
     assert with_test.model_state.keys() == without.model_state.keys()
@@ -177,7 +177,8 @@ def test_checkpoint_retention_keeps_the_newest_epochs(feats, tmp_path):
     """Issue 9 defect 12: a long run keeps only --keep epoch_NNN checkpoints, plus best and last."""
     train(_cfg(feats, epochs=4, checkpoint_every=1, keep=2), tmp_path / "runs" / "kept", progress=False)
     names = sorted(p.name for p in RunDir(tmp_path / "runs" / "kept").checkpoints())
-    assert names == ["best.safetensors", "epoch_003.safetensors", "epoch_004.safetensors", "last.safetensors"]
+    assert names == ["best.safetensors", "epoch_003.safetensors", "epoch_004.safetensors", "last.safetensors",
+                     "selected.safetensors"]
 
 
 def test_refit_is_a_run_on_all_training_clips_for_the_chosen_epochs(feats, tmp_path):
