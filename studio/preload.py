@@ -45,6 +45,11 @@ def _warm() -> None:
 @st.cache_resource(show_spinner=False)
 def start() -> threading.Thread:
     """Start warming once per server process (cache_resource is shared by every session)."""
+    # pandas first, on this thread: plotly imports it lazily from both the warming thread and a page's
+    # first chart, and two threads importing it at once handed one of them a half-initialised module
+    # ("partially initialized module 'pandas' has no attribute 'Series'").
+    import pandas  # noqa: F401
+
     thread = threading.Thread(target=_warm, name="studio-preload", daemon=True)
     thread.start()
     return thread
