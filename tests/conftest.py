@@ -1,4 +1,12 @@
-"""Fixtures shared by several test files, made once per session."""
+"""Fixtures shared by several test files, made once per session and then only read.
+
+The demo dataset and its backbone features cost seconds to minutes on the 2-core machine each time they are
+made; one copy serves every module. Tests must not write into these folders (copy what you change).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from synthetic import moving_square_clip
@@ -22,3 +30,46 @@ def motion_run(tmp_path_factory):
     result = train(cfg, root / "run", progress=False)
     assert result["state"] == "finished"
     return root, cfg
+
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory) -> Path:
+    """An ARLIB_DATA_DIR that already holds the demo dataset (<dir>/demo), so pages that generate it on first
+    use find it ready; the clips are <dir>/demo/UCF-101/<Class>/*.avi."""
+    from arlib.demo import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("session-data")
+    make_demo_dataset(root / "demo")
+    return root
+
+
+@pytest.fixture(scope="session")
+def feature_cache_dir(tmp_path_factory) -> Path:
+    """One feature cache for the session's demo-data trainings and servers: the demo clips go through the
+    backbone once, not once per module (the cache is keyed by clip content, so copies of a clip hit too)."""
+    return tmp_path_factory.mktemp("session-features")
+
+
+@pytest.fixture(scope="session")
+def demo_runs(demo_data_dir, feature_cache_dir, tmp_path_factory) -> Path:
+    """A runs folder holding one finished 2-epoch demo run, 'demo2', launched the way the Train page does."""
+    import os
+
+    from arlib import jobs
+
+    runs = tmp_path_factory.mktemp("session-runs")
+    data = demo_data_dir / "demo" / "UCF-101"
+    previous = os.environ.get("ARLIB_CACHE_DIR")
+    os.environ["ARLIB_CACHE_DIR"] = str(feature_cache_dir)  # the trainer process inherits it
+    try:
+        run = jobs.launch(runs, "demo2", jobs.TrainOptions(data=str(data), preset="demo", epochs=2))
+        state = jobs.wait_until_done(run, 300)
+    finally:
+        if previous is None:
+            os.environ.pop("ARLIB_CACHE_DIR", None)
+        else:
+            os.environ["ARLIB_CACHE_DIR"] = previous
+    assert state["state"] == "finished", run.log_tail()
+    return runs
+

@@ -1,8 +1,8 @@
 """The Streamlit app through streamlit.testing.v1.AppTest: every page renders, Predict works on an uploaded
 clip, errors are one sentence, and training jobs launch, stop, resume and refuse a second job.
 
-runs/ and data/ go to a temporary folder (ARLIB_RUNS_DIR, ARLIB_DATA_DIR). The feature cache stays where
-the environment puts it (ARLIB_CACHE_DIR or ~/.cache/arlib/features) so repeated runs reuse it.
+runs/ go to a temporary folder (ARLIB_RUNS_DIR); data/ and the feature cache are the session's (conftest:
+the demo dataset and its features are made once for every module that uses them).
 """
 
 from __future__ import annotations
@@ -38,16 +38,17 @@ def _demo_checkpoint(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> dict:
+def base(tmp_path_factory, demo_data_dir, feature_cache_dir) -> dict:
     root = tmp_path_factory.mktemp("apptest")
-    return {"root": root, "demo_ckpt": _demo_checkpoint(root)}
+    return {"root": root, "demo_ckpt": _demo_checkpoint(root), "data": demo_data_dir, "cache": feature_cache_dir}
 
 
 @pytest.fixture
 def env(base, tmp_path, monkeypatch) -> dict:
-    runs, data = tmp_path / "runs", base["root"] / "data"  # data is shared: the demo dataset is made once
+    runs, data = tmp_path / "runs", base["data"]  # the session's demo dataset (conftest), made once
     monkeypatch.setenv("ARLIB_RUNS_DIR", str(runs))
     monkeypatch.setenv("ARLIB_DATA_DIR", str(data))
+    monkeypatch.setenv("ARLIB_CACHE_DIR", str(base["cache"]))
     monkeypatch.setenv("ARLIB_DEMO_CHECKPOINT", str(base["demo_ckpt"]))
     monkeypatch.chdir(REPO)
     return {"runs": runs, "data": data, "demo_ckpt": base["demo_ckpt"]}
@@ -88,16 +89,9 @@ def test_every_page_renders(env):
 
 
 @pytest.fixture(scope="module")
-def trained_runs(base) -> Path:
-    """A runs folder holding one finished 2-epoch demo run (launched the way the Train page does)."""
-    from arlib.demo import make_demo_dataset
-
-    runs = base["root"] / "trained-runs"
-    data = make_demo_dataset(base["root"] / "data" / "demo") / "UCF-101"
-    run = jobs.launch(runs, "demo2", jobs.TrainOptions(data=str(data), preset="demo", epochs=2))
-    state = jobs.wait_until_done(run, 240)
-    assert state["state"] == "finished", run.log_tail()
-    return runs
+def trained_runs(demo_runs) -> Path:
+    """A runs folder holding one finished 2-epoch demo run, 'demo2' (the session's, see conftest)."""
+    return demo_runs
 
 
 def test_pages_render_with_a_finished_run(env, trained_runs, monkeypatch):
@@ -343,9 +337,7 @@ def wait_for_state(run: RunDir, wanted: str, timeout_s: float = 120) -> dict:
 def test_launch_stop_resume_die_resume(env):
     """A real trainer process: launched, stopped gracefully, resumed, killed (-9), and resumed from the Train
     page to the end; a second launch is refused meanwhile."""
-    from arlib.demo import make_demo_dataset
-
-    data = make_demo_dataset(env["data"] / "demo") / "UCF-101"
+    data = env["data"] / "demo" / "UCF-101"
     options = jobs.TrainOptions(data=str(data), preset="demo", epochs=200, batch_size=8)
     run = jobs.launch(env["runs"], "stopme", options)
     with pytest.raises(Exception, match="one job at a time"):

@@ -20,9 +20,9 @@ SMALL = dict(clips_per_class=4, clips_per_group=2, test_groups=1, size=32, num_f
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """The default demo dataset, built once for the module (it takes a couple of seconds)."""
-    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "data")
+def dataset(demo_data_dir) -> Path:
+    """The default demo dataset: the session's (conftest), built once (it takes a couple of seconds)."""
+    return demo_data_dir / "demo"
 
 
 def read_lines(path: Path) -> list[str]:

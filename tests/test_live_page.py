@@ -21,9 +21,9 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def live_app(tmp_path_factory, tmp_path, monkeypatch) -> AppTest:
+def live_app(demo_data_dir, tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("ARLIB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("ARLIB_DATA_DIR", str(tmp_path_factory.getbasetemp() / "live-data"))  # demo data made once
+    monkeypatch.setenv("ARLIB_DATA_DIR", str(demo_data_dir))  # the session's demo dataset (conftest)
     monkeypatch.setenv("ARLIB_RECORDINGS_DIR", str(tmp_path / "recordings"))
     monkeypatch.setenv("ARLIB_DEMO_CHECKPOINT", str(DEMO_CHECKPOINT))
     monkeypatch.chdir(REPO)

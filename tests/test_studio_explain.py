@@ -29,9 +29,9 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def at(tmp_path, monkeypatch):
+def at(tmp_path, monkeypatch, demo_data_dir):
     monkeypatch.setenv("ARLIB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("ARLIB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARLIB_DATA_DIR", str(demo_data_dir))  # the session's demo dataset (conftest)
     monkeypatch.chdir(REPO)
     app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
     app.run()

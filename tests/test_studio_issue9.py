@@ -46,8 +46,8 @@ def ucf_like(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch) -> dict:
-    runs, data = tmp_path / "runs", tmp_path / "data"
+def env(tmp_path, monkeypatch, demo_data_dir) -> dict:
+    runs, data = tmp_path / "runs", demo_data_dir  # the session's demo dataset (conftest): Home and Train need it
     monkeypatch.setenv("ARLIB_RUNS_DIR", str(runs))
     monkeypatch.setenv("ARLIB_DATA_DIR", str(data))
     monkeypatch.chdir(REPO)
