@@ -456,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-data", help="write the synthetic time-reversed-twins dataset")
     p.add_argument("--out", required=True)
-    p.add_argument("--clips-per-class", type=int, default=12)
+    p.add_argument("--clips-per-class", type=int, default=12,
+                   help="at least 2; from 5 up, groups of 2 clips with the last 2 groups as the test list, "
+                        "below that one clip a group and one test group")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo_data)
 

@@ -166,15 +166,19 @@ def make_demo_dataset(
     size: int = 96,
     num_frames: int = 36,
     fps: float = 12.0,
-    test_groups: int = 2,
-    clips_per_group: int = 2,
+    test_groups: int | None = None,
+    clips_per_group: int | None = None,
 ) -> Path:
     """Write the demo dataset to out_dir (see the module doc) and return out_dir.
 
-    Deterministic for a seed; returns at once when out_dir already holds it with the same parameters. It is
-    built in a temporary sibling folder and renamed into place, so an interrupted run leaves no half dataset.
+    Groups and test groups left as None follow clips_per_class (see `group_layout`). Deterministic for a seed;
+    returns at once when out_dir already holds it with the same parameters. It is built in a temporary sibling
+    folder and renamed into place, so an interrupted run leaves no half dataset.
     """
     out_dir = Path(out_dir)
+    auto_per_group, auto_test = group_layout(clips_per_class)
+    clips_per_group = auto_per_group if clips_per_group is None else clips_per_group
+    test_groups = auto_test if test_groups is None else test_groups
     params = {
         "version": _VERSION, "classes": DEMO_CLASSES, "clips_per_class": clips_per_class, "seed": seed,
         "size": size, "num_frames": num_frames, "fps": fps, "test_groups": test_groups,
@@ -194,15 +198,26 @@ def make_demo_dataset(
     return out_dir
 
 
+def group_layout(clips_per_class: int) -> tuple[int, int]:
+    """(clips per group, test groups) for a number of clips per class: groups of 2 with the last 2 groups as
+    the test list from 5 clips a class up (the default 12 gives 6 groups, 4 for training); below that, groups
+    of one clip and one test group, so 2-4 clips a class still leave training clips and a test clip."""
+    return (2, 2) if clips_per_class >= 5 else (1, 1)
+
+
 def _check_params(clips_per_class, clips_per_group, test_groups, size, num_frames) -> int:
+    # DatasetError: the CLI's --clips-per-class reaches here, and its user gets this sentence.
     num_groups = math.ceil(clips_per_class / clips_per_group) if clips_per_group > 0 else 0
-    if clips_per_class < 2 or not 0 < test_groups < num_groups:
-        raise ValueError(
+    if clips_per_class < 2:
+        raise DatasetError(f"The demo dataset needs at least 2 clips per class (one to train on, one to test), "
+                           f"got {clips_per_class}.")
+    if not 0 < test_groups < num_groups:
+        raise DatasetError(
             f"{clips_per_class} clips per class in groups of {clips_per_group} make {num_groups} groups; "
             f"test_groups must be between 1 and {num_groups - 1}."
         )
     if size < 16 or size % 2 or num_frames < 2:
-        raise ValueError(f"size must be an even number >= 16 and num_frames >= 2, got {size} and {num_frames}.")
+        raise DatasetError(f"size must be an even number >= 16 and num_frames >= 2, got {size} and {num_frames}.")
     return num_groups
 
 

@@ -94,6 +94,24 @@ def test_deterministic_for_a_seed(tmp_path):
     assert not np.array_equal(render_clip("Grow", 7), render_clip("Grow", 8))
 
 
+def test_cli_with_few_clips_per_class_works_or_says_why_in_one_sentence(tmp_path, capsys):
+    """2-4 clips a class (once 'unexpected ValueError'): groups of one clip, the last one the test list, the
+    rest to train on; 1 clip a class cannot be both: one sentence, exit status 2, nothing written."""
+    from arlib.cli import main
+
+    assert main(["demo-data", "--out", str(tmp_path / "two"), "--clips-per-class", "2"]) == 0
+    lists = tmp_path / "two" / "ucfTrainTestlist"
+    train, test = read_lines(lists / "trainlist01.txt"), read_lines(lists / "testlist01.txt")
+    assert [entry.split("/")[0] for entry in test] == DEMO_CLASSES
+    assert [entry.split("/")[0] for entry, _ in map(str.split, train)] == DEMO_CLASSES
+    assert all("_g01_" in line for line in train) and all("_g02_" in entry for entry in test)
+    capsys.readouterr()
+    assert main(["demo-data", "--out", str(tmp_path / "one"), "--clips-per-class", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: The demo dataset needs at least 2 clips per class (one to train on, one to test), got 1.\n"
+    assert not (tmp_path / "one").exists()
+
+
 def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
     written = []
 
