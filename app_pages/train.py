@@ -98,7 +98,8 @@ with form_col:
                            f"({', '.join(empty[:5])}{', …' if len(empty) > 5 else ''}); the model could never "
                            "predict them. Choose classes with clips.", icon=":material/warning:")
 
-        # The run name follows the dataset and preset until the user types one of their own.
+        # The run name (pre-filled, unique by its timestamp) follows the dataset and preset until a name of the
+        # user's own was submitted; a name that is taken gets jobs.launch's sentence on Launch.
         n = st.session_state.setdefault("train_launches", 0)
         name_key = f"train_name_{n}"
         wanted = (data_text, preset, n)
@@ -109,11 +110,13 @@ with form_col:
             st.session_state["train_name_suggested"] = suggestion
             st.session_state["train_name_for"] = wanted
 
-        # Outside the form so a typed name is kept at once (a form would only commit it on Launch).
-        name = st.text_input("Run name", key=name_key,
-                             help="Follows the dataset and preset until you type your own. Letters, digits, '.', "
-                                  "'_' or '-'; the run is written to runs/<name>/.")
         with st.form("train_form", border=True):
+            # Inside the form: the name is sent with the Launch click itself. Outside it, typing a name and
+            # clicking Launch at once raced the name's own rerun, which could swallow the click.
+            name = st.text_input("Run name", key=name_key,
+                                 help="A unique suggestion that follows the dataset and preset until you launch "
+                                      "with a name of your own. Letters, digits, '.', '_' or '-'; the run is "
+                                      "written to runs/<name>/.")
             model = st.selectbox("Model", MODEL_KINDS, key="train_model", format_func=lambda k: f"{k}: {MODEL_HELP[k]}")
             backbone = st.selectbox("Backbone", usable, index=usable.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in
                                     usable else 0, key="train_backbone",
