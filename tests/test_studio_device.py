@@ -23,9 +23,9 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def studio(tmp_path, monkeypatch):
+def studio(tmp_path, monkeypatch, demo_data_dir):
     monkeypatch.setenv("ARLIB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("ARLIB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARLIB_DATA_DIR", str(demo_data_dir))  # the session's demo dataset (conftest)
     monkeypatch.delenv("ARLIB_DEVICE", raising=False)
     monkeypatch.chdir(REPO)
     yield tmp_path
