@@ -73,3 +73,9 @@ def demo_runs(demo_data_dir, feature_cache_dir, tmp_path_factory) -> Path:
     assert state["state"] == "finished", run.log_tail()
     return runs
 
+
+@pytest.fixture(scope="session")
+def ucf_cache_dir(tmp_path_factory) -> Path:
+    """One feature cache for the tests that train on the real ../shared/ucf101-mini clips at the same cache
+    frame count (test_background_ucf, test_ucf_integration): each real clip goes through the backbone once."""
+    return tmp_path_factory.mktemp("session-ucf-features")

@@ -54,18 +54,16 @@ def root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_data(root) -> Path:
-    """The demo dataset, made once where the app looks for it ($ARLIB_DATA_DIR/demo)."""
-    from arlib.demo import make_demo_dataset
-
-    return make_demo_dataset(root / "data" / "demo") / "UCF-101"
+def demo_data(demo_data_dir) -> Path:
+    """The session's demo dataset (conftest), where the app looks for it ($ARLIB_DATA_DIR/demo)."""
+    return demo_data_dir / "demo" / "UCF-101"
 
 
 @pytest.fixture(scope="module")
 def server(root, demo_data):
     runs, srvtmp = root / "runs", root / "srvtmp"
     srvtmp.mkdir()
-    env = dict(ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(root / "data"), ARLIB_CACHE_DIR=str(root / "cache"),
+    env = dict(ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(demo_data.parent.parent), ARLIB_CACHE_DIR=str(root / "cache"),
                TMPDIR=str(srvtmp))
     with studio(root, env, ("--server.maxUploadSize", str(UPLOAD_LIMIT_MB))) as url:
         yield {"url": url, "runs": runs, "data": demo_data, "env": {**os.environ, **env}, "tmp": srvtmp,
@@ -228,7 +226,7 @@ def test_two_sessions_predict_while_training(server):
 # ------------------------------------------------------------------------------------------------ 2. size limit
 
 
-def test_upload_limit_comes_from_config(monkeypatch, demo_data):
+def test_upload_limit_comes_from_config(monkeypatch, demo_data, tmp_path):
     """.streamlit/config.toml's server.maxUploadSize is what Streamlit loads and what the upload widget
     enforces (its proto carries the limit to the browser), and the help text quotes it."""
     from streamlit import config
@@ -238,7 +236,7 @@ def test_upload_limit_comes_from_config(monkeypatch, demo_data):
     assert isinstance(limit, int) and 1 <= limit <= 2048, limit
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("ARLIB_DATA_DIR", str(demo_data.parent.parent))
-    monkeypatch.setenv("ARLIB_RUNS_DIR", str(demo_data.parent.parent.parent / "apptest-runs"))
+    monkeypatch.setenv("ARLIB_RUNS_DIR", str(tmp_path / "runs"))
     config.get_config_options(force_reparse=True)
     assert config.get_option("server.maxUploadSize") == limit
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)

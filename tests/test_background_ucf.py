@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(not UCF.is_dir(), reason=f"real UCF-101 clips no
 TARGETS = ["ApplyEyeMakeup", "ApplyLipstick", "Archery", "BabyCrawling", "BalanceBeam", "BandMarching"]
 BACKGROUND = ["BaseballPitch", "Basketball", "BasketballDunk"]
 HELD_OUT_GROUPS = {"g09", "g11", "g15", "g21", "g25"}  # every class keeps clips on both sides
-FRAMES = 24  # cached frames per clip = sequence length: 30 % of the backbone work of the default 80
+# Cached frames per clip = sequence length: 30 % of the backbone work of the default 80. test_ucf_integration
+# trains at the same count on the session's cache (conftest), so it reuses these clips' features.
+FRAMES = 24
 
 
 def _group(path: Path) -> str:
@@ -38,8 +40,9 @@ def _link(target: Path, link: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, ucf_cache_dir):
     root = tmp_path_factory.mktemp("background_ucf")
+    (root / "cache").symlink_to(ucf_cache_dir)  # the session's features of the real clips (conftest)
     # UCF layout with split files of our own: the held-out groups are the test list (only ever reported by
     # the trainer, which carves its validation from the training groups).
     splits = root / "data" / "ucfTrainTestlist"

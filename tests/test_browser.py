@@ -32,10 +32,11 @@ def _demo_checkpoint(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, demo_data_dir, feature_cache_dir):
     root = tmp_path_factory.mktemp("browser")
-    runs, data = root / "runs", root / "data"
-    env = dict(ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(data), ARLIB_DEMO_CHECKPOINT=str(_demo_checkpoint(root)))
+    runs, data = root / "runs", demo_data_dir  # the session's demo dataset and features (conftest)
+    env = dict(ARLIB_RUNS_DIR=str(runs), ARLIB_DATA_DIR=str(data), ARLIB_CACHE_DIR=str(feature_cache_dir),
+               ARLIB_DEMO_CHECKPOINT=str(_demo_checkpoint(root)))
     with studio(root, env) as url:
         yield {"url": url, "runs": runs, "data": data, "log": root / "streamlit.log"}
 

@@ -45,11 +45,11 @@ def write_y4m(src: Path, dst: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live_studio(tmp_path_factory):
+def live_studio(tmp_path_factory, demo_data_dir):
     """One studio server for this module's browser tests (each gets a browser of its own)."""
     root = tmp_path_factory.mktemp("live-browser")
-    # The demo clips (the file source's examples) in the folder the Live page's AppTests use: made once a session.
-    env = {"ARLIB_RUNS_DIR": str(root / "runs"), "ARLIB_DATA_DIR": str(tmp_path_factory.getbasetemp() / "live-data"),
+    # The demo clips (the file source's examples): the session's demo dataset (conftest), made once.
+    env = {"ARLIB_RUNS_DIR": str(root / "runs"), "ARLIB_DATA_DIR": str(demo_data_dir),
            "ARLIB_RECORDINGS_DIR": str(root / "recordings")}
     with studio(root, env) as url:
         yield url

@@ -20,13 +20,17 @@ def cli(env, *args):
     return proc.stdout
 
 
-def test_train_briefly_on_real_clips_then_predict_a_real_clip(tmp_path):
-    env = {**os.environ, "ARLIB_CACHE_DIR": str(tmp_path / "cache")}
+FRAMES = 24  # as test_background_ucf, whose training caches these clips' features in the session's cache
+
+
+def test_train_briefly_on_real_clips_then_predict_a_real_clip(tmp_path, ucf_cache_dir):
+    env = {**os.environ, "ARLIB_CACHE_DIR": str(ucf_cache_dir)}
     run = tmp_path / "runs" / "ucf3"
     # The first 3 classes of classInd, official split 1, default backbone (EfficientNet-Lite0).
     # The mini copy holds no split-1 test clips, so whole groups of the training clips are held out.
     cli(env, "train", "--data", UCF / "UCF-101", "--classes", "3", "--epochs", "3", "--hidden-dim", "128",
-        "--latent-dim", "128", "--head-dim", "128", "--lr", "1e-3", "--out", run, "--quiet")
+        "--latent-dim", "128", "--head-dim", "128", "--lr", "1e-3", "--cache-frames", FRAMES, "--seq-len", FRAMES,
+        "--out", run, "--quiet")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["classes"] == ["ApplyEyeMakeup", "ApplyLipstick", "Archery"]
@@ -39,7 +43,7 @@ def test_train_briefly_on_real_clips_then_predict_a_real_clip(tmp_path):
     assert out["clip"] == str(clip)
     assert [r["label"] for r in out["top_k"]][0] in ("ApplyEyeMakeup", "ApplyLipstick", "Archery")
     assert abs(sum(r["probability"] for r in out["top_k"]) - 1) < 1e-4  # 3 classes, top-3 is everything
-    assert len(out["attention"]) == len(out["frame_indices"]) == len(out["timestamps_s"]) == 40
+    assert len(out["attention"]) == len(out["frame_indices"]) == len(out["timestamps_s"]) == FRAMES  # seq_len
     assert abs(sum(out["attention"]) - 1) < 1e-3
     assert out["frame_indices"] == sorted(out["frame_indices"]) and out["frame_indices"][-1] < out["num_frames"]
     assert 20 < out["fps"] < 31 and out["duration_s"] > 1
