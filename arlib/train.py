@@ -547,7 +547,9 @@ class Trainer:
         self.test_reports = {"uncalibrated": evaluation_report(model, data.test, data.classes, cfg.seq_len, 1.0,
                                                                logits=test_logits), "calibrated": test}
         refit = {"epochs": epochs, "clips": len(examples), "train_clips": len(data.train), "val_clips": len(data.val),
-                 "temperature": self.calibration and self.calibration["fitted_on"],
+                 "temperature": self.calibration and ("validation, with the weights it chose (before the refit)"
+                                                      if self.calibration["fitted_on"] == "val"
+                                                      else self.calibration["fitted_on"]),
                  "test_top1": test.get("top1")}
         if self.calibration:
             self.calibration = dict(self.calibration, test_ece=test.get("ece"), test_loss=test.get("loss"),

@@ -2,7 +2,7 @@
 
 The `bench` data (synthetic UCF-sized clips, default backbone and settings, 10 epochs): the cache is built once,
 then runs alternate --no-refit / --refit on the warm cache; the median of each and their ratio are printed.
-    python benchmarks/refit_cost.py --clips 24 --rounds 3
+    PYTHONPATH=. python benchmarks/refit_cost.py --clips 24 --rounds 3
 """
 
 from __future__ import annotations
