@@ -130,14 +130,24 @@ with guard("the calibration"):
         n = calibration.get("test_clips" if on_test else "val_clips")
         ece = calibration.get("test_ece" if on_test else "val_ece_after")
         left, right = st.columns([3, 2], gap="large")
+        refit = bool(calibration.get("refit"))  # `best` retrained on train + validation after the choice
+        # Without test clips the diagram shows validation, where a refit `best` has trained: show the weights
+        # validation chose (`selected`), and say so.
+        whose = "`best`" if on_test or not refit else "`selected`"
         with left:
-            st.plotly_chart(viz.reliability_diagram(bins, f"Reliability of `best` on the {'test list' if on_test else 'validation clips'}",
+            st.plotly_chart(viz.reliability_diagram(bins, f"Reliability of {whose} on the {'test list' if on_test else 'validation clips'}",
                                                     ece=ece, clips=n), key="metrics_reliability")
         with right:
-            st.markdown(f"Temperature **{calibration['temperature']:.3g}**, fitted on {calibration['val_clips']} "
-                        "validation clips after training; every probability the studio shows is divided by it.")
+            fitted = (f"{calibration['oof_clips']} training clips, each predicted by a model that did not train on it "
+                      "(out-of-fold)" if calibration.get("oof_clips") else f"{calibration['val_clips']} validation clips")
+            st.markdown(f"Temperature **{calibration['temperature']:.3g}**, fitted on {fitted} after training; "
+                        "every probability the studio shows is divided by it.")
+            if refit:
+                st.caption("`best` is a refit: once validation chose the epoch, the same initial weights were trained "
+                           "that many epochs on train + validation together; `selected` keeps the weights validation "
+                           "chose.")
             st.caption(f"Validation ECE {calibration['val_ece_before']:.3f} before, {calibration['val_ece_after']:.3f} "
-                       "after (15 bins; fitted there, so optimistic)"
+                       "after (15 bins; fitted there, so optimistic" + (", weights validation chose" if refit else "") + ")"
                        + (f" · test ECE {calibration['test_ece']:.3f} on {calibration['test_clips']} clips"
                           if on_test else " · no test clips on disk to check it on") + ".")
 
