@@ -1,6 +1,6 @@
 """The Live page in a real browser: chromium's fake camera plays a real UCF-101 clip into the page over
 WebRTC, and the clip's class must become the top label; a refused camera gets our sentence and the file
-source still works (skipped without chromium, playwright or the clip)."""
+source still works; no camera at all gets its own sentence (skipped without chromium, playwright or the clip)."""
 
 from __future__ import annotations
 
@@ -105,3 +105,15 @@ def test_a_refused_camera_is_one_sentence_and_files_still_play(live_studio):
         page.locator("h2", has_text="Archery").wait_for(timeout=LABEL_WITHIN_S * 1000)
         assert page.locator(WARNING, has_text="refused the camera").count() == 0  # that was the camera's
         no_errors(page, "live, file after a refused camera")
+
+
+def test_no_camera_is_one_sentence(live_studio):
+    # Prompts accepted, but this machine has no camera and no fake one: getUserMedia finds no device.
+    with chromium_page(("--use-fake-ui-for-media-stream",)) as page:
+        page.goto(f"{live_studio}/live")
+        page.wait_for_selector("iframe", timeout=60_000)
+        wait_idle(page)
+        page.frame_locator("iframe").first.get_by_role("button", name="START").click()
+        page.locator(WARNING, has_text="No camera was found").wait_for(timeout=30_000)
+        assert "Traceback" not in page.locator("body").inner_text()
+        no_errors(page, "live, no camera")
