@@ -31,6 +31,7 @@ preload.start()  # models load in the background while the visitor looks at the 
 with st.sidebar:
     st.markdown("**Training job**")
     sidebar_job_status()
+    st.markdown("**Compute**")  # a heading of its own: the device is not the training job's alone
     with guard("the device choice"):
         device_choice.sidebar_picker()
 
