@@ -38,19 +38,24 @@ def failure_sentence(clip: str, exc: BaseException) -> str:
     return str(ArlibError(f"{clip} could not be processed ({type(exc).__name__}: {reason})."))
 
 
-def decode_grid(clip_path: str, cache_frames: int, short_side: int) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
-    """(info, grid frame numbers, uint8 frames resized so the short side is short_side) of a clip's cache grid."""
+def decode_grid(clip_path: str, cache_frames: int, short_side: int, partners: bool = False,
+                ) -> tuple[video.VideoInfo, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(info, grid frame numbers, uint8 frames resized so the short side is short_side, and with `partners` the
+    motion stream's partner frames, else None) of a clip's cache grid; partners come from the same pass."""
     info = video.probe(clip_path)
     grid = cache_grid(info.frame_times(), cache_frames)
-    frames = video.read_frames(clip_path, grid, short_side=short_side, info=info)
-    return info, grid, frames
+    if partners:
+        from .motion import frames_and_partners
+
+        return info, grid, *frames_and_partners(clip_path, grid, info, short_side)
+    return info, grid, video.read_frames(clip_path, grid, short_side=short_side, info=info), None
 
 
-def _decode_in_worker(clip_path: str, cache_frames: int, short_side: int):
+def _decode_in_worker(clip_path: str, cache_frames: int, short_side: int, partners: bool = False):
     # Only ArlibErrors cross the process boundary: they pickle with their sentence, whereas an arbitrary
     # library exception might not unpickle in the parent (which would break the whole pool).
     try:
-        return decode_grid(clip_path, cache_frames, short_side)
+        return decode_grid(clip_path, cache_frames, short_side, partners)
     except ArlibError:
         raise
     except Exception as exc:

@@ -28,7 +28,7 @@ from .decoding import DecodeAhead, decode_grid, failure_sentence
 from .devices import decode_workers
 from .errors import ArlibError
 from .fileio import atomic_write_bytes
-from .motion import MOTION_VIEW, motion_crops
+from .motion import MOTION_VIEW, difference_crops
 from .sampling import DEFAULT_CACHE_FRAMES
 from .transforms import TEST_VIEW, apply_view
 
@@ -146,7 +146,7 @@ class FeatureCache:
 
     def decode(self, clip_path: str | Path) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
         """(info, grid frame numbers, frames resized for the crop) of the frames this cache keeps."""
-        return decode_grid(str(clip_path), *self._decode_settings())
+        return decode_grid(str(clip_path), *self._decode_settings())[:3]
 
     def _decode_settings(self) -> tuple[int, int]:
         return self.cache_frames, self.spec.preprocessing.resize_short_side
@@ -167,12 +167,14 @@ class FeatureCache:
             result.update({v: self._load(clip_dir / f"{v}.npz") for v in missing})
             missing = [v for v, item in result.items() if item is None]
             if missing:
-                info, grid, frames = decoded.result() if decoded else self.decode(clip_path)
+                # the motion view's partner frames come from the same decoding pass (in the decode worker)
+                info, grid, frames, later = (decoded.result() if decoded else
+                                             decode_grid(str(clip_path), *self._decode_settings(), MOTION_VIEW in missing))
                 pre = self.spec.preprocessing
                 backbone = load_backbone(self.spec.name)
                 for view in missing:
                     if view == MOTION_VIEW:  # RGB differences with the frames GAP later (motion.py)
-                        crops = motion_crops(clip_path, grid, frames, info, pre.input_size, pre.resize_short_side)
+                        crops = difference_crops(frames, later, pre.input_size)
                     else:
                         crops = apply_view(frames, pre.input_size, view)
                     feats = backbone.encode(crops)
@@ -191,7 +193,7 @@ class FeatureCache:
                 return None  # cached already: nothing to decode
         except (OSError, ArlibError):
             return None  # missing, unreadable or not a file: compute() reports it for this clip alone
-        return (str(clip_path), *self._decode_settings())
+        return (str(clip_path), *self._decode_settings(), MOTION_VIEW in views)
 
     def ensure(self, clip_paths: list[str], views: Iterable[str], progress: bool = True,
                on_progress: Callable[[int, int, str], None] | None = None,

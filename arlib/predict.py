@@ -24,7 +24,7 @@ from .errors import ArlibError, CheckpointError
 from .explain import grad_cam, normalise_clip, on_full_frame
 from .features import as_stored
 from .model import ModelConfig, build_model
-from .motion import difference_images, frames_and_partners, fuse_streams
+from .motion import difference_crops, frames_and_partners, fuse_streams
 from .sampling import DEFAULT_CACHE_FRAMES, cache_grid, real_steps, window_positions
 from .transforms import TEST_VIEW, apply_view
 
@@ -179,8 +179,7 @@ class Predictor:
         crops = apply_view(decoded, pre.input_size, TEST_VIEW)
         motion = None
         if self.streams == 2:
-            moving = apply_view(difference_images(decoded, later), pre.input_size, TEST_VIEW)
-            motion = as_stored(self.backbone.encode(moving))[inverse]
+            motion = as_stored(self.backbone.encode(difference_crops(decoded, later, pre.input_size)))[inverse]
         if heatmaps:  # one backbone pass that also keeps what Grad-CAM needs, and one backward pass
             cam_model = self.model if motion is None else _WithMotion(self.model, torch.from_numpy(
                 motion.astype(np.float32)).reshape(len(positions), self.seq_len, -1).to(self.device))
