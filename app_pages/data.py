@@ -9,7 +9,8 @@ from arlib import jobs, places
 from arlib.backbones import availability
 from arlib.features import DEFAULT_CACHE_DIR
 from arlib.sampling import cache_grid, test_positions
-from arlib.train import TrainConfig, make_config, run_views
+from arlib.examples import cached_views
+from arlib.train import TrainConfig, make_config
 from arlib.video import probe, read_frames
 from studio import clips, device_choice, formatting, job_view, playback, prediction, resources
 from studio.errors import guard
@@ -175,9 +176,10 @@ with guard("the feature cache"):
                             index=usable.index(TrainConfig().backbone) if TrainConfig().backbone in usable else 0)
     preset = f2.selectbox("For training with preset", ["demo", "thesis", "custom"], key="cache_preset",
                           help="The cache is built exactly as a run with this preset reads it: the same frames per "
-                               "clip and the same views (the thesis preset also caches crops and flips).")
+                               "clip and the same views (the thesis preset also caches crops and flips; custom, the defaults, "
+                               "the motion stream).")
     cache_cfg = make_config(None if preset == "custom" else preset, data=path, split=split, backbone=backbone)
-    views = run_views(cache_cfg)
+    views = cached_views(cache_cfg)
     f3.caption(f"{cache_cfg.cache_frames} frames per clip · views {', '.join(views)} · cache folder "
                f"`{cache_cfg.cache_dir or DEFAULT_CACHE_DIR}`")
     busy = jobs.active_job(places.runs_dir())

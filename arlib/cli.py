@@ -53,7 +53,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", choices=MODEL_KINDS, help="attention (thesis), lstm (no attention) or frame_avg (baseline)")
     g.add_argument("--epochs", type=int, help="default 15")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--seq-len", type=int, help="frames per sequence (default 40)")
+    g.add_argument("--seq-len", type=int, help="frames per sequence (default 20; thesis preset 40)")
     g.add_argument("--lr", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing in [0, 1) (default 0)")
@@ -76,10 +76,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="horizontal flip of whole training sequences with p = 0.5 (its features are cached as a view)")
     g.add_argument("--motion", action=argparse.BooleanOptionalAction, default=None,
-                   help="add a motion stream: the backbone on RGB differences of nearby frames, fused late with "
-                        "appearance (doubles the cache build; README, Results)")
-    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 80: "
-                                                      "room for temporal strides of 1-2 at 40 frames)")
+                   help="the motion stream: the backbone on RGB differences of nearby frames, fused late with "
+                        "appearance (default on; --no-motion trains appearance alone; README, Accuracy on real clips)")
+    g.add_argument("--cache-frames", type=int, help="frames per clip whose features are cached (default 40: "
+                                                      "room for temporal strides of 1-2 at 20 frames)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="thesis = the thesis recipe exactly; demo = tiny model")
     g.add_argument("--seed", type=int)
     g.add_argument("--checkpoint-every", type=int, help="also keep checkpoints/epoch_NNN every N epochs (default 5)")
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--motion", action=argparse.BooleanOptionalAction, default=None,
-                   help="also cache the motion stream (what training with --motion reads)")
+                   help="also cache the motion stream, as default training reads it (default on; --no-motion: appearance only)")
     add_device_arg(p)
     from .train import PRESETS
 

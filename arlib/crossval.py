@@ -16,7 +16,7 @@ from .errors import ArlibError
 from .examples import RunData, load_examples, run_views
 from .calibration import probabilities_from_logits
 from .evaluate import ECE_BINS
-from .metrics import accuracy_summary, expected_calibration_error, reliability_bins
+from .metrics import accuracy_summary, ece_if_calibrated, expected_calibration_error, reliability_bins
 from .train import TrainConfig, Trainer
 from .transforms import TEST_VIEW
 
@@ -26,7 +26,7 @@ def cross_validate_repeated(cfg: TrainConfig, folds: int = 4, repeats: int = 1, 
     and the calibration pooled over every held-out prediction of every repeat (clips x repeats of them)."""
     results = [cross_validate(replace(cfg, seed=cfg.seed + r), folds, progress) for r in range(repeats)]
     held_out = [r.pop("_held_out") for r in results]
-    pooled = pooled_calibration(*(np.concatenate([h[i] for h in held_out]) for i in range(3)))
+    pooled = pooled_calibration(*(np.concatenate([h[i] for h in held_out]) for i in range(4)))
     if repeats == 1:
         return results[0] | pooled
     summary = {k: results[0][k] for k in ("model", "backbone", "folds", "clips", "classes", "config")}
@@ -44,14 +44,17 @@ def cross_validate_repeated(cfg: TrainConfig, folds: int = 4, repeats: int = 1, 
     }
 
 
-def pooled_calibration(logits: np.ndarray, temperatures: np.ndarray, labels: np.ndarray) -> dict:
+def pooled_calibration(logits: np.ndarray, temperatures: np.ndarray, labels: np.ndarray, clips: np.ndarray) -> dict:
     """ECE (15 bins) and reliability bins over all held-out predictions, with each fold's own temperature
-    (fitted without its held-out clips) and without any (T = 1)."""
+    (fitted without its held-out clips) and without any (T = 1); beside each, the ECE a perfectly calibrated
+    model with the same confidences would show on these predictions (a clip's repeats share one draw)."""
     calibrated = probabilities_from_logits(logits / temperatures[:, None])
     raw = probabilities_from_logits(logits)
     return {"ece": expected_calibration_error(calibrated, labels, ECE_BINS),
             "ece_uncalibrated": expected_calibration_error(raw, labels, ECE_BINS),
-            "ece_clips": int(len(labels)),
+            "ece_if_calibrated": ece_if_calibrated(calibrated, clips, ECE_BINS),
+            "ece_uncalibrated_if_calibrated": ece_if_calibrated(raw, clips, ECE_BINS),
+            "ece_clips": int(len(labels)), "ece_distinct_clips": int(len(np.unique(clips))),
             "reliability": reliability_bins(calibrated, labels, ECE_BINS),
             "reliability_uncalibrated": reliability_bins(raw, labels, ECE_BINS)}
 
@@ -70,7 +73,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
     usable = [ex.clip for ex in examples]
     if len(usable) < folds:
         raise ArlibError(f"Cross-validation needs at least {folds} readable training clips; found {len(usable)}.")
-    per_fold, curves, logits, temperatures, labels = [], [], [], [], []
+    per_fold, curves, logits, temperatures, labels, paths = [], [], [], [], [], []
     for k, (train_clips, held_out) in enumerate(group_kfold(usable, folds, cfg.seed)):
         fit_clips, val_clips = group_split(train_clips, cfg.val_fraction, cfg.seed) if cfg.val_fraction > 0 else (train_clips, [])
         data = RunData(ds.classes, [by_path[c.path] for c in fit_clips], [by_path[c.path] for c in val_clips],
@@ -86,6 +89,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
         logits.append(np.log(np.clip(np.array([r["probabilities"] for r in raw["clips"]], dtype=np.float64), 1e-30, None)))
         temperatures.append(np.full(len(held_out), trainer.calibration["temperature"]))
         labels.append(np.array([ex.clip.label for ex in data.test]))
+        paths.append(np.array([str(ex.clip.path) for ex in data.test]))
         per_fold.append({"fold": k, "train_clips": len(fit_clips), "val_clips": len(val_clips),
                          "held_out_clips": len(held_out), "best_epoch": trainer.best_epoch,
                          "refit": bool(trainer.refit),
@@ -108,7 +112,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, progress: bool = True) -> d
         "per_fold": per_fold,
         "top1_by_epoch": [float(np.mean(c)) for c in zip(*curves)],
         "config": cfg.to_dict(),
-        "_held_out": (z, t, y),  # pooled over repeats by cross_validate_repeated, then dropped
+        "_held_out": (z, t, y, np.concatenate(paths)),  # pooled over repeats by cross_validate_repeated, then dropped
     }
 
 

@@ -54,6 +54,7 @@ class TrainOptions:
     lr: float | None = None
     preset: str | None = None
     background: str | None = None  # a folder of background clips, or "unselected" (arlib.background)
+    motion: bool | None = None  # the motion stream (arlib.motion)
 
     def to_config(self) -> TrainConfig:
         values = {k: v for k, v in asdict(self).items() if k != "preset" and v not in (None, "")}
@@ -355,6 +356,7 @@ def launch_cache(root: str | Path, config: TrainConfig, device: str | None = Non
         cmd = [sys.executable, "-m", "arlib", "cache", "--data", str(config.data), "--split", str(config.split),
                "--backbone", config.backbone, "--cache-frames", str(config.cache_frames),
                "--crops", ",".join(config.crops), "--flip" if config.flip else "--no-flip",
+               "--motion" if config.motion else "--no-motion",
                "--status", str((folder / "status.json").resolve())]
         for flag, value in (("--splits", config.splits), ("--classes", config.classes),
                             ("--val-fraction", config.val_fraction), ("--cache-dir", config.cache_dir),

@@ -100,6 +100,12 @@ def format_accuracy(accuracy: float | None, n: int) -> str:
     return f"{accuracy * 100:.0f} % ± {(high - low) * 50:.0f} ({n} clip{'s' if n != 1 else ''})"
 
 
+def _bin_of(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Bin i of `bins` equal-width bins holds confidences in (i/bins, (i+1)/bins]; top-1 confidence is never 0."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+
+
 def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> list[dict]:
     """Equal-width confidence bins of the top-1 probability: what a reliability diagram draws.
 
@@ -109,8 +115,7 @@ def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 
     confidence = probabilities.max(axis=1) if len(labels) else np.zeros(0)
     correct = (probabilities.argmax(axis=1) == labels) if len(labels) else np.zeros(0, bool)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    # Bin i holds confidences in (edge_i, edge_i+1]; a confidence of exactly 0 cannot occur for top-1.
-    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    which = _bin_of(confidence, bins)
     rows = []
     for i in range(bins):
         sel = which == i
@@ -128,3 +133,25 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
         return float("nan")
     return float(sum(r["count"] / n * abs(r["accuracy"] - r["confidence"])
                      for r in reliability_bins(probabilities, labels, bins) if r["count"]))
+
+
+def ece_if_calibrated(probabilities: np.ndarray, groups: np.ndarray | None = None, bins: int = 15,
+                      draws: int = 2000, seed: int = 0) -> dict:
+    """The ECE a perfectly calibrated model with these confidences would show on this many predictions: each
+    prediction right with probability its confidence, simulated `draws` times; median and 95th percentile.
+
+    groups: predictions of the same clip (cross-validation repeats) share one draw, as a clip is hard or easy
+    in every repeat alike; without groups every prediction draws on its own. ECE is biased upwards on few
+    predictions, so a measured ECE is judged against this, not against 0."""
+    confidence = np.asarray(probabilities, float).max(axis=1)
+    n = len(confidence)
+    if n == 0:
+        return {"median": None, "p95": None, "draws": 0}
+    _, shared = np.unique(np.arange(n) if groups is None else np.asarray(groups), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    onehot = np.eye(bins)[_bin_of(confidence, bins)]  # [n, bins]
+    ece = np.empty(draws)
+    for start in range(0, draws, 250):  # in chunks: [chunk, n] draws at a time
+        u = rng.random((min(250, draws - start), shared.max() + 1))[:, shared]
+        ece[start:start + len(u)] = np.abs(((u < confidence) - confidence) @ onehot).sum(axis=1) / n
+    return {"median": float(np.median(ece)), "p95": float(np.percentile(ece, 95)), "draws": int(draws)}

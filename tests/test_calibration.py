@@ -6,6 +6,7 @@ import pytest
 from arlib.calibration import checkpoint_temperature, fit_temperature, probabilities_from_logits
 from arlib.metrics import (
     accuracy_summary,
+    ece_if_calibrated,
     expected_calibration_error,
     format_accuracy,
     reliability_bins,
@@ -33,6 +34,27 @@ def test_temperature_fitted_on_validation_lowers_ece_on_held_out_clips():
     assert after < 0.4 * before
     # top-1 never changes
     assert (probabilities_from_logits(test_logits, t).argmax(1) == test_logits.argmax(1)).all()
+
+
+def test_temperature_prior_shrinks_a_dozen_clips_towards_one_but_not_hundreds():
+    few_logits, few_labels = overconfident(12, seed=2, scale=3.0)
+    many_logits, many_labels = overconfident(600, seed=3, scale=3.0)
+    few_mle, few_map = fit_temperature(few_logits, few_labels, None), fit_temperature(few_logits, few_labels)
+    many_mle, many_map = fit_temperature(many_logits, many_labels, None), fit_temperature(many_logits, many_labels)
+    assert abs(np.log(few_map)) < 0.6 * abs(np.log(few_mle))  # a dozen clips: pulled well towards T = 1
+    assert many_map == pytest.approx(many_mle, rel=0.1) and many_map > 2  # hundreds: the data decide
+    assert fit_temperature(few_logits[:0], few_labels[:0]) == 1.0
+
+
+def test_ece_a_calibrated_model_would_show_grows_when_repeats_share_their_clip():
+    # 100 predictions at confidence 0.8: ECE = |hits/100 - 0.8|, hits ~ Binomial(100, 0.8): median 0.6745 * 0.04
+    probs = np.tile([0.8, 0.2], (100, 1))
+    alone = ece_if_calibrated(probs, draws=4000)
+    assert alone["median"] == pytest.approx(0.027, abs=0.006) and alone["p95"] == pytest.approx(1.96 * 0.04, abs=0.012)
+    # 25 clips seen 4 times each (CV repeats): 25 independent draws, twice the spread
+    shared = ece_if_calibrated(probs, groups=np.repeat(np.arange(25), 4), draws=4000)
+    assert shared["p95"] == pytest.approx(1.96 * 0.08, abs=0.02) and shared["median"] > alone["median"]
+    assert ece_if_calibrated(probs[:0])["median"] is None
 
 
 def test_reliability_bins_and_ece_agree():

@@ -312,7 +312,8 @@ def test_data_page_builds_exactly_the_training_cache_in_the_background(env, ucf_
     import time
 
     from arlib import jobs
-    from arlib.train import make_config, run_views
+    from arlib.examples import cached_views
+    from arlib.train import make_config
 
     monkeypatch.setenv("ARLIB_CACHE_DIR", str(tmp_path / "cache"))
     at = app("data")
@@ -327,7 +328,7 @@ def test_data_page_builds_exactly_the_training_cache_in_the_background(env, ucf_
     state = jobs.cache_job_state(env["runs"])
     assert state["state"] == "finished", state
     demo = make_config("demo")
-    assert state["cache_frames"] == demo.cache_frames and state["views"] == run_views(demo)
+    assert state["cache_frames"] == demo.cache_frames and state["views"] == cached_views(demo)
     assert state["frames_done"] == state["frames_total"] > 0
     assert not jobs.list_jobs(env["runs"])  # the cache job is not a training run
     at.run()
