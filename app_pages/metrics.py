@@ -150,6 +150,12 @@ with guard("the calibration"):
                        "after (15 bins; fitted there, so optimistic" + (", weights validation chose" if refit else "") + ")"
                        + (f" · test ECE {calibration['test_ece']:.3f} on {calibration['test_clips']} clips"
                           if on_test else " · no test clips on disk to check it on") + ".")
+            floor = metrics.ece_if_calibrated_from_bins(bins)
+            if floor["median"] is not None:
+                st.caption(f"ECE is never 0 on few clips: a perfectly calibrated model with these confidences would "
+                           f"show about {floor['median']:.2f} on {n} clips (95 % of the time up to {floor['p95']:.2f}), "
+                           + ("so this ECE is within what calibration alone explains." if ece is not None and ece <= floor["p95"]
+                              else "so this ECE is more than calibration alone explains."))
 
 st.subheader("Misclassified clips")
 with guard("the misclassified clips"):

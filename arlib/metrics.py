@@ -143,7 +143,19 @@ def ece_if_calibrated(probabilities: np.ndarray, groups: np.ndarray | None = Non
     groups: predictions of the same clip (cross-validation repeats) share one draw, as a clip is hard or easy
     in every repeat alike; without groups every prediction draws on its own. ECE is biased upwards on few
     predictions, so a measured ECE is judged against this, not against 0."""
-    confidence = np.asarray(probabilities, float).max(axis=1)
+    return _simulated_ece(np.asarray(probabilities, float).max(axis=1) if len(probabilities) else np.zeros(0),
+                          groups, bins, draws, seed)
+
+
+def ece_if_calibrated_from_bins(rows: list[dict], draws: int = 2000, seed: int = 0) -> dict:
+    """ece_if_calibrated for what a checkpoint stores: reliability bins (each clip at its bin's mean confidence,
+    which slightly widens the spread: a conservative floor)."""
+    used = [r for r in rows if r.get("count")]
+    confidence = np.repeat([float(r["confidence"]) for r in used], [int(r["count"]) for r in used])
+    return _simulated_ece(confidence, None, len(rows) or 15, draws, seed)
+
+
+def _simulated_ece(confidence: np.ndarray, groups: np.ndarray | None, bins: int, draws: int, seed: int) -> dict:
     n = len(confidence)
     if n == 0:
         return {"median": None, "p95": None, "draws": 0}

@@ -117,6 +117,6 @@ def train_model(root: Path, per_class: int = 8, epochs: int = 30, seed: int = 0)
     quadrant_dataset(root / "data", per_class=per_class, seed=seed)
     cfg = make_config(None, data=str(root / "data"), cache_dir=str(root / "cache"), cache_frames=8, seq_len=8,
                       latent_dim=32, hidden_dim=32, head_dim=32, dropout=0.0, epochs=epochs, lr=3e-3, batch_size=8,
-                      checkpoint_every=1000, seed=seed)
+                      checkpoint_every=1000, seed=seed, motion=False)  # the maps of one stream, appearance
     train(cfg, root / "run", progress=False)
     return RunDir(root / "run").checkpoint("best")

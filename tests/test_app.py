@@ -104,6 +104,9 @@ def test_pages_render_with_a_finished_run(env, trained_runs, monkeypatch):
     titles = chart_titles(at)
     assert {"Loss", "Accuracy", "Per-class recall"} <= set(titles), titles
     assert any(t.startswith("Confusion matrix") for t in titles), titles
+    # the ECE comes with what a calibrated model would show on as few clips (the floor), and a verdict
+    assert any("a perfectly calibrated model with these confidences would show about" in c.value and "calibration alone"
+               in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page("app_pages/train.py").run(timeout=TIMEOUT)
     assert any("finished" in m.value for m in at.markdown)
     at.switch_page("app_pages/compare.py").run(timeout=TIMEOUT)

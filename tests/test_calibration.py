@@ -7,6 +7,7 @@ from arlib.calibration import checkpoint_temperature, fit_temperature, probabili
 from arlib.metrics import (
     accuracy_summary,
     ece_if_calibrated,
+    ece_if_calibrated_from_bins,
     expected_calibration_error,
     format_accuracy,
     reliability_bins,
@@ -55,6 +56,9 @@ def test_ece_a_calibrated_model_would_show_grows_when_repeats_share_their_clip()
     shared = ece_if_calibrated(probs, groups=np.repeat(np.arange(25), 4), draws=4000)
     assert shared["p95"] == pytest.approx(1.96 * 0.08, abs=0.02) and shared["median"] > alone["median"]
     assert ece_if_calibrated(probs[:0])["median"] is None
+    # what the studio computes from a checkpoint's stored bins: the same floor
+    from_bins = ece_if_calibrated_from_bins(reliability_bins(probs, np.zeros(100, int), 15), draws=4000)
+    assert from_bins["median"] == pytest.approx(alone["median"], abs=0.005)
 
 
 def test_reliability_bins_and_ece_agree():

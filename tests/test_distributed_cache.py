@@ -40,11 +40,12 @@ def test_torchrun_two_ranks_fill_one_cache(tmp_path):
     assert summary["clips"] == 6 and summary["failed"] == {}
     ranks = summary["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and [r["clips"] for r in ranks] == [3, 3]
-    assert all(r["frames_encoded"] == 3 * 8 for r in ranks)  # each rank encoded its own share, no clip twice
+    # each rank encoded its own share, no clip twice: 8 frames of 3 clips, in the centre and motion views
+    assert all(r["frames_encoded"] == 3 * 8 * 2 for r in ranks)
 
     cache = FeatureCache(root=cache_dir, cache_frames=8)
     clips = sorted(str(p) for p in data.rglob("*.mp4"))
-    done, failed = cache.ensure(clips, ["center"], progress=False)
+    done, failed = cache.ensure(clips, ["center", "motion"], progress=False)
     assert not failed and len(done) == 6
     assert cache.backbone_frames == 0  # everything was already there
 

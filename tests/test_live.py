@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from arlib.errors import ArlibError, VideoError
 from arlib.live import (
@@ -60,19 +61,27 @@ def noise_frames(n, height=240, width=320, seed=0):
 
 
 @needs_ucf
-def test_streaming_a_real_clip_matches_predict_with_one_backbone_pass_per_frame(predictor):
+def test_streaming_a_real_clip_matches_predict_with_one_backbone_pass_per_stream_and_frame(predictor):
+    from arlib.motion import GAP
+
+    assert predictor.streams == 2  # the shipped checkpoint: appearance + motion
     recognizer = LiveRecognizer(predictor, window_s=60.0)  # the window holds the whole clip
     short_side = predictor.backbone.spec.preprocessing.resize_short_side
     updates, pushed = [], 0
     with CountingEncoder(predictor.backbone) as counter:
         for frame, t in open_source(UCF_CLIP, realtime=False, short_side=short_side):
+            before = counter.frames
             update = recognizer.push(frame, t)
             pushed += 1
-            assert counter.frames == pushed  # exactly one backbone pass for each new frame, never the window again
+            # each new frame: its appearance, and the motion of the frame GAP before it; never the window again
+            # (an update may pair the newest few unpaired sampled frames with the newest frame, as predict does)
+            passes = counter.frames - before - (1 if pushed <= GAP else 2)
+            assert passes == 0 if update is None else 0 <= passes <= GAP - 1
             if update is not None:
                 updates.append(update)
+        before = counter.frames
         final = recognizer.finish()
-        assert counter.frames == pushed  # classifying reuses the buffered features
+        assert counter.frames - before <= GAP  # classifying reuses the buffered features
     assert len(updates) >= 4 and final is not None
     assert [u.stream_time_s for u in updates] == sorted(u.stream_time_s for u in updates)
 
@@ -132,9 +141,14 @@ def test_streaming_with_a_motion_stream_matches_predict_with_two_passes_per_fram
 
 def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
     from arlib.explain import grad_cam, grid_shape, on_full_frame
+    from arlib.predict import _WithMotion
     from arlib.transforms import TEST_VIEW, apply_view
 
     recognizer = LiveRecognizer(predictor, window_s=1.0, heat_map=True)
+    motion_used = []  # the window's motion features the live map held fixed (two-stream checkpoint)
+    newest_heat_map = recognizer._newest_heat_map
+    recognizer._newest_heat_map = lambda positions, feats, motion, best: (
+        motion_used.append(motion), newest_heat_map(positions, feats, motion, best))[1]
     short_side = predictor.backbone.spec.preprocessing.resize_short_side
     for frame, t in open_source(UCF_CLIP, realtime=False, short_side=short_side):
         update = recognizer.push(frame, t)
@@ -144,12 +158,14 @@ def test_heat_map_on_the_newest_frame_is_grad_cam_of_the_window(predictor):
     assert heat.shape == grid_shape(*frame.shape[:2]) and heat.max() == 1.0 and heat.min() >= 0
     assert recognizer.last_heat[0] == update.stream_time_s and np.allclose(recognizer.last_heat[2], heat, atol=1e-3)
 
-    # Explain's Grad-CAM over the same window (every sampled frame through the torch backbone) agrees on the
-    # newest frame; the live map reuses the buffered features of the other frames.
+    # Explain's Grad-CAM over the same window (every sampled frame through the torch backbone, the motion stream
+    # held fixed as predict holds it) agrees on the newest frame; the live map reuses the buffered features of the
+    # other frames.
     frames = recognizer.frames_at(sorted(set(update.frame_times_s)))
     positions = np.searchsorted(sorted(set(update.frame_times_s)), update.frame_times_s)
     size = predictor.backbone.spec.preprocessing.input_size
-    cam = grad_cam(predictor.backbone, predictor.model, apply_view(frames, size, TEST_VIEW), positions, 1,
+    model = _WithMotion(predictor.model, torch.from_numpy(motion_used[-1][None]))
+    cam = grad_cam(predictor.backbone, model, apply_view(frames, size, TEST_VIEW), positions, 1,
                    class_index=predictor.classes.index(update.label))
     expected = on_full_frame(cam.cams[-1:], frames.shape[1:3], size)[0]
     expected /= expected.max()
