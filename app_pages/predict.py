@@ -19,7 +19,8 @@ with right:
     if checkpoint is not None:
         with guard("the checkpoint"):
             meta = resources.checkpoint_meta(checkpoint)
-            st.caption(f"{len(meta['classes'])} classes · {meta['model']['kind']} model · backbone "
+            streams = " + motion stream" if int(meta["model"].get("streams", 1)) == 2 else ""
+            st.caption(f"{len(meta['classes'])} classes · {meta['model']['kind']} model{streams} · backbone "
                        f"{meta.get('backbone')} · {meta['seq_len']} frames · epoch {meta.get('epoch')} · "
                        f"{checkpoint_accuracy(meta)}")
             classes = meta["classes"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from arlib import jobs, places, viz
+from arlib import jobs, metrics, places, viz
 from arlib.backbones import DEFAULT_BACKBONE, REGISTRY, availability
 from arlib.background import UNSELECTED, find_clips
 from arlib.datasets import load_dataset
@@ -130,17 +130,17 @@ with form_col:
             batch = b.number_input("Batch size", 2, 256, int(base["batch_size"]), key=f"train_batch_{preset}")
             seq_len = c.number_input("Frames", 2, 128, int(base["seq_len"]), key=f"train_seq_{preset}",
                                      help="Sequence length: frames per clip the model sees.")
-            d, e, f = st.columns(3)
+            d, e = st.columns(2)
             lr = d.number_input("Learning rate", 1e-7, 1.0, float(base["lr"]), format="%.0e", step=1e-5,
                                 key=f"train_lr_{preset}")
             split = e.selectbox("Split", [1, 2, 3], key="train_split",
                                 disabled=bool(info) and info["layout"] != "ucf101",
                                 help="UCF-101 split; folder-per-class datasets get a seeded group split.")
-            motion = f.checkbox("Motion stream", bool(base["motion"]), key=f"train_motion_{preset}",
-                                help="A second stream: the backbone on differences of nearby frames, so moves that "
-                                     "look alike in one frame (eye make-up vs lipstick) tell apart; +4 points on the "
-                                     "real UCF clips. Doubles the backbone work per frame. Background footage trains "
-                                     "appearance alone.")
+            motion = st.checkbox("Motion stream: the backbone also reads differences of nearby frames",
+                                 bool(base["motion"]), key=f"train_motion_{preset}",
+                                 help="A second stream that sees what moved; +4.6 points of top-1 on held-out groups of "
+                                      "the real UCF clips. Doubles the backbone work per frame (the default 20 frames "
+                                      "cost what 40 did without it). Background footage trains appearance alone.")
             background_text = st.text_input(
                 "Background footage (optional)", key="train_background", placeholder="a folder of clips, or: unselected",
                 help="Teaches the attention to find the action: every training clip is spliced between frames of "
@@ -208,7 +208,8 @@ def panel(name: str) -> None:
         if config:
             lr = config.get("lr")
             st.caption(f"{'/'.join(Path(str(config.get('data'))).parts[-2:])} · classes {config.get('classes') or 'all'}"
-                       f" · {config.get('model')} · {config.get('backbone')} · {config.get('epochs')} epochs · batch "
+                       f" · {config.get('model')}{' + motion stream' if config.get('motion') else ''} · {config.get('backbone')}"
+                       f" · {config.get('epochs')} epochs · batch "
                        f"{config.get('batch_size')} · {config.get('seq_len')} frames · lr "
                        f"{lr if lr is None else format(lr, 'g')} · preset {config.get('preset') or 'none'}"
                        + (f" · background {Path(str(config['background'])).name}" if config.get("background") else ""))
@@ -226,7 +227,11 @@ def panel(name: str) -> None:
             m[1].metric("Time taken", formatting.format_seconds(s.get("elapsed_s") or 0))
         loss = s.get("train_loss") if s["active"] else last.get("train_loss", s.get("train_loss"))
         m[2].metric("Train loss", f"{loss:.3f}" if loss is not None else "–")
-        m[3].metric("Best val top-1", formatting.pct(s.get("best_val_top1")), help=f"last epoch: {formatting.pct(last.get('val_top1'))}")
+        val_clips = int((s.get("best_val") or {}).get("n") or next(
+            (r.get("num_val_clips") for r in reversed(run.read_metrics()) if r.get("num_val_clips")), 0))
+        m[3].metric(f"Best val top-1 ({val_clips} clips)", metrics.format_accuracy(s.get("best_val_top1"), val_clips, False),
+                    help=f"± half the 95 % interval on {val_clips} validation clips; these clips chose the epoch, so the "
+                         f"number is optimistic. Last epoch: {metrics.format_accuracy(last.get('val_top1'), val_clips)}.")
 
         if s["active"]:
             if st.button("Stop", icon=":material/stop:", key="train_stop",

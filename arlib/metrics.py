@@ -92,12 +92,14 @@ def accuracy_summary(accuracy: float | None, n: int) -> dict:
     return {"value": float(accuracy), "n": int(n), "low": low, "high": high}
 
 
-def format_accuracy(accuracy: float | None, n: int) -> str:
-    """'71 % ± 18 (24 clips)': the value, half the width of its 95 % Wilson interval, and the clip count."""
+def format_accuracy(accuracy: float | None, n: int, with_clips: bool = True) -> str:
+    """'71 % ± 18 (24 clips)': the value, half the width of its 95 % Wilson interval, and the clip count (left out
+    with with_clips=False, for a label that names the clips itself)."""
+    clips = f" ({max(n, 0)} clip{'s' if n != 1 else ''})" if with_clips else ""
     if accuracy is None or n <= 0 or np.isnan(accuracy):
-        return f"n/a ({max(n, 0)} clips)"
+        return "n/a" + clips
     low, high = wilson_interval(round(accuracy * n), n)
-    return f"{accuracy * 100:.0f} % ± {(high - low) * 50:.0f} ({n} clip{'s' if n != 1 else ''})"
+    return f"{accuracy * 100:.0f} % ± {(high - low) * 50:.0f}" + clips
 
 
 def _bin_of(confidence: np.ndarray, bins: int) -> np.ndarray:

@@ -109,6 +109,9 @@ def test_pages_render_with_a_finished_run(env, trained_runs, monkeypatch):
                in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page("app_pages/train.py").run(timeout=TIMEOUT)
     assert any("finished" in m.value for m in at.markdown)
+    # the validation accuracy says on how many clips, with its interval (not a bare "85.0%")
+    tile = [m for m in at.metric if m.label.startswith("Best val top-1")]
+    assert tile and tile[0].label.endswith(" clips)") and " % ± " in tile[0].value, [(m.label, m.value) for m in at.metric]
     at.switch_page("app_pages/compare.py").run(timeout=TIMEOUT)
     no_problems(at)
     assert "Attention over time (one axis)" in chart_titles(at)
