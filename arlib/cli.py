@@ -17,8 +17,10 @@ from .places import DEMO_CHECKPOINT, UCF_CHECKPOINT  # noqa: F401  (kept importa
 def _set_threads() -> None:
     import torch
 
-    # Deliberate: one intra-op thread per core; inter-op parallelism only adds contention on 2 cores.
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # Deliberate: one intra-op thread per core; inter-op parallelism only adds contention on 2 cores. An explicit
+    # OMP_NUM_THREADS (jobs sharing the cores on purpose) is the user's choice, which torch already follows.
+    if not os.environ.get("OMP_NUM_THREADS", "").strip():
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:

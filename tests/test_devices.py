@@ -126,3 +126,17 @@ def test_decode_worker_processes_fill_the_cache_like_the_inline_path(tmp_path, m
         FeatureCache(root=tmp_path / "again", cache_frames=6).ensure(clips, ["center"], progress=False,
                                                                     on_progress=interrupt)
     assert workers_alive() == 0
+
+
+def test_cli_uses_every_core_unless_omp_num_threads_says_otherwise():
+    """An explicit OMP_NUM_THREADS (several jobs sharing the cores) is kept; without it, one thread per core."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from arlib.cli import _set_threads; _set_threads(); import torch; print(torch.get_num_threads())"
+    base = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    run = lambda env: int(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: E731
+                                         check=True, cwd=Path(__file__).resolve().parents[1]).stdout)
+    assert run({**base, "OMP_NUM_THREADS": "1"}) == 1
+    assert run(base) == max(1, os.cpu_count() or 1)
