@@ -162,6 +162,15 @@ def test_presets_fill_only_what_was_not_given():
         make_config("nope")
 
 
+def test_the_motion_stream_is_default_except_where_one_stream_is_the_point():
+    assert make_config(None).motion and not make_config("thesis").motion and not make_config("demo").motion
+    assert make_config("thesis").cache_frames >= 2 * make_config("thesis").seq_len  # room for the thesis's strides
+    # background footage is cached as appearance only: it implies one stream, and asking for both is one sentence
+    assert not make_config(None, background="unselected").motion
+    with pytest.raises(ArlibError, match="cannot be combined with --background"):
+        make_config(None, background="unselected", motion=True)
+
+
 def test_status_reports_progress_to_a_callback(feats, tmp_path):
     seen = []
     train(_cfg(feats, epochs=2), tmp_path / "r", progress=False, on_progress=seen.append)
