@@ -400,6 +400,21 @@ class LiveStream:
                 if not self._cond.wait(timeout=max(0.0, deadline - time.perf_counter())):
                     break
 
+    def finish(self) -> LiveUpdate | None:
+        """At the end of a source: wait for the worker, then one update for the frames that arrived since the
+        last one. A clip shorter than the update period, or one that ended while a busy machine was still
+        warming up, still ends with a label for what was seen. None if there is nothing new (or on an error)."""
+        self.drain()
+        with self._cond:
+            if self.error or self._pending is not None or self._busy:  # still at work after drain's timeout
+                return None
+        update = self.recognizer.finish()  # the worker is idle and the source has ended: nothing races it
+        if update is not None:
+            self.latest = update
+            if self.on_update:
+                self.on_update(update)
+        return update
+
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
@@ -618,11 +633,8 @@ def run_live(source: str, checkpoint, realtime: bool = True, window_s: float = D
                 if done.is_set() or stream.error or (max_seconds is not None and t > max_seconds):
                     break
                 stream.submit(frame, t)
-            stream.drain()
-            if not stream.error and not done.is_set():  # the worker is idle now: the last frames' update
-                update = recognizer.finish()
-                if update is not None:
-                    collect(update)
+            if not done.is_set():
+                stream.finish()  # the last frames' update, handed to collect
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
             reader_error.append(exc)
         finally:

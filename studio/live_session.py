@@ -65,6 +65,7 @@ class LiveSession:
                     return
                 self.picture = frame.to_ndarray(format="rgb24") if isinstance(frame, av.VideoFrame) else frame
                 self.stream.submit(frame, offset + t)
+            self.stream.finish()  # a clip that ended before its first update (or a busy machine's) still gets a label
         except ArlibError as exc:
             self._reader_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - one sentence on the page, never a dead silent thread

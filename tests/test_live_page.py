@@ -103,3 +103,26 @@ def test_a_clip_played_as_if_live_gets_a_label_and_its_recording_opens_in_predic
     assert live_app.selectbox(key="predict_clip_example").value == str(recorded)
     headers = [h.value for h in live_app.subheader]
     assert "The clip" in headers and any(h.endswith("%") for h in headers), headers  # Predict predicted it
+
+
+def test_a_clip_shorter_than_the_update_period_still_ends_with_a_label(tmp_path):
+    """Played as if live, a clip that ends before its first update (here 0.4 s against updates every 0.5 s; on a
+    busy machine, one that ends while the worker still warms up) gets one final update for what was seen."""
+    from synthetic import index_clip
+
+    from arlib.predict import Predictor
+    from studio.live_session import LiveSession
+
+    clip = index_clip(tmp_path / "short.mp4", frames=4, size=96, fps=10.0)  # frames at 0.0-0.3 s
+    session = LiveSession(Predictor(DEMO_CHECKPOINT), window_s=4.0)
+    try:
+        session.play(str(clip))
+        deadline = time.time() + 60
+        while not session.ended and time.time() < deadline:
+            time.sleep(0.1)
+        assert session.ended and session.error is None
+        latest = session.latest
+        assert latest is not None and latest.label in session.recognizer.classes
+        assert 1 <= latest.buffered_frames <= 4  # what was seen (a frame may be dropped on a busy machine)
+    finally:
+        session.close()
