@@ -175,8 +175,7 @@ with form_col:
 
 
 # ------------------------------------------------------------------------------------------------ watch
-def curves(run: RunDir) -> None:
-    rows = run.read_metrics()
+def curves(run: RunDir, rows: list[dict]) -> None:
     if not rows:
         st.caption("Curves appear after the first epoch.")
         return
@@ -227,8 +226,9 @@ def panel(name: str) -> None:
             m[1].metric("Time taken", formatting.format_seconds(s.get("elapsed_s") or 0))
         loss = s.get("train_loss") if s["active"] else last.get("train_loss", s.get("train_loss"))
         m[2].metric("Train loss", f"{loss:.3f}" if loss is not None else "–")
+        rows = run.read_metrics()  # read once a rerun: the tile's clip count and the curves below
         val_clips = int((s.get("best_val") or {}).get("n") or next(
-            (r.get("num_val_clips") for r in reversed(run.read_metrics()) if r.get("num_val_clips")), 0))
+            (r.get("num_val_clips") for r in reversed(rows) if r.get("num_val_clips")), 0))
         m[3].metric(f"Best val top-1 ({val_clips} clips)", metrics.format_accuracy(s.get("best_val_top1"), val_clips, False),
                     help=f"± half the 95 % interval on {val_clips} validation clips; these clips chose the epoch, so the "
                          f"number is optimistic. Last epoch: {metrics.format_accuracy(last.get('val_top1'), val_clips)}.")
@@ -254,7 +254,7 @@ def panel(name: str) -> None:
                     jobs.resume(root, name, epochs=int(more), device=device_choice.current())
                 st.session_state["train_was_active"] = (name, True)
                 st.rerun()
-        curves(run)
+        curves(run, rows)
         with st.expander("Log (last 25 lines)", expanded=state in ("failed", "died")):
             st.code(run.log_tail(25) or "(empty)", language=None, wrap_lines=True)
 

@@ -144,10 +144,6 @@ class FeatureCache:
         with FileLock(str(clip_dir / ".lock"), is_singleton=False):
             yield
 
-    def decode(self, clip_path: str | Path) -> tuple[video.VideoInfo, np.ndarray, np.ndarray]:
-        """(info, grid frame numbers, frames resized for the crop) of the frames this cache keeps."""
-        return decode_grid(str(clip_path), *self._decode_settings())[:3]
-
     def _decode_settings(self) -> tuple[int, int]:
         return self.cache_frames, self.spec.preprocessing.resize_short_side
 

@@ -36,16 +36,6 @@ def difference_crops(frames: np.ndarray, later: np.ndarray, input_size: int) -> 
     return apply_view(difference_images(frames, later), input_size, TEST_VIEW)
 
 
-def motion_crops(clip_path, frame_numbers: np.ndarray, frames: np.ndarray, info: video.VideoInfo,
-                 input_size: int, short_side: int, warnings: list | None = None) -> np.ndarray:
-    """Centre-cropped difference images for already-decoded `frames` (at frame_numbers) of one clip.
-
-    Decodes only the partner frames; `frames` are those the appearance view was made from."""
-    later = video.read_frames(clip_path, partner_frames(frame_numbers, info.num_frames), short_side=short_side,
-                              info=info, warnings=warnings)
-    return difference_crops(frames, later, input_size)
-
-
 def frames_and_partners(clip_path, frame_numbers: np.ndarray, info: video.VideoInfo, short_side: int,
                         warnings: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(frames at frame_numbers, the frames GAP after them) decoded in one pass over the clip: partners lie a

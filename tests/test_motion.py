@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from arlib.model import ModelConfig, TwoStreamClassifier, build_model
-from arlib.motion import GAP, MOTION_VIEW, difference_images, motion_crops, partner_frames
+from arlib.motion import GAP, MOTION_VIEW, difference_crops, difference_images, partner_frames
 
 
 def test_difference_images_are_grey_where_nothing_moved():
@@ -74,7 +74,9 @@ def test_a_two_stream_model_needs_two_equal_halves():
 
 
 def test_motion_view_is_cached_from_frame_differences(motion_run):
+    from arlib import video
     from arlib.backbones import load_backbone
+    from arlib.decoding import decode_grid
     from arlib.features import FeatureCache
 
     root, cfg = motion_run
@@ -83,10 +85,11 @@ def test_motion_view_is_cached_from_frame_differences(motion_run):
     appearance, motion = cache.get(clip, "center"), cache.get(clip, MOTION_VIEW)
     assert motion is not None and motion.features.shape == appearance.features.shape
     assert (motion.frame_indices == appearance.frame_indices).all()
-    info, grid, frames = cache.decode(clip)
+    # an independent reference: the grid decoded, then its partner frames in a second pass of their own
     pre = cache.spec.preprocessing
-    expected = load_backbone(cfg.backbone).encode(motion_crops(clip, grid, frames, info, pre.input_size,
-                                                               pre.resize_short_side))
+    info, grid, frames, _ = decode_grid(str(clip), cfg.cache_frames, pre.resize_short_side)
+    later = video.read_frames(clip, partner_frames(grid, info.num_frames), short_side=pre.resize_short_side, info=info)
+    expected = load_backbone(cfg.backbone).encode(difference_crops(frames, later, pre.input_size))
     assert np.allclose(motion.features.astype(np.float32), expected, atol=2e-2)
     assert not np.allclose(motion.features, appearance.features, atol=2e-2)
 
