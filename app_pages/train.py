@@ -217,7 +217,7 @@ def panel(name: str) -> None:
         fraction, line = job_view.progress(s)
         st.progress(fraction, text=line)
         last = s.get("last_metrics") or {}
-        m = st.columns(4)
+        m = st.columns([2, 2, 2, 3])  # the last tile holds an accuracy with its interval
         m[0].metric("Epoch", f"{s.get('epoch') or 0}/{s.get('epochs') or config.get('epochs') or '?'}")
         if s["active"]:
             eta = s.get("eta_s") if s.get("phase") in ("features", "training", "evaluating") else None
